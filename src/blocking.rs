@@ -1,0 +1,560 @@
+//! A blocking driver over any `std::io::Read + Write` stream.
+//!
+//! [`WebSocket`] runs the handshake, then drives a [`Connection`] with
+//! blocking reads and writes: pongs and close replies are flushed as soon as
+//! they are queued, timers run from the stream's read timeout, and the
+//! transport is closed the way RFC 6455 §7.1.1 asks (the server first; after
+//! an error, a lingering close so the peer still receives our close frame).
+//!
+//! ```no_run
+//! use std::net::{TcpListener, TcpStream};
+//! use wsproto::blocking::WebSocket;
+//! use wsproto::handshake::ClientRequest;
+//! use wsproto::{Config, Event, Message};
+//!
+//! // server
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! std::thread::spawn(move || -> Result<(), wsproto::blocking::Error> {
+//!     let (tcp, _) = listener.accept()?;
+//!     let mut ws = WebSocket::accept(tcp, Config::default())?;
+//!     while let Event::Message(m) = ws.read()? {
+//!         ws.send(m)?; // echo
+//!     }
+//!     Ok(())
+//! });
+//!
+//! // client
+//! let tcp = TcpStream::connect(addr)?;
+//! let request = ClientRequest::from_url(&format!("ws://{addr}/"))?;
+//! let (mut ws, _accepted) = WebSocket::connect(tcp, &request, Config::default())?;
+//! ws.send(Message::text("hello"))?;
+//! assert_eq!(ws.read()?, Event::Message(Message::text("hello")));
+//! ws.close(None)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::boxed::Box;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::string::String;
+use std::time::Duration;
+use std::vec;
+use std::vec::Vec;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::handshake::{
+    AcceptOptions, Accepted, ClientHandshake, ClientRequest, IncomingRequest, ServerHandshake,
+    Status,
+};
+use crate::mask::{MaskSource, OsMaskSource};
+use crate::{CloseFrame, Config, Connection, Event, Instant, Message, MessageKind};
+
+/// A byte stream the blocking driver can run on.
+///
+/// Implemented for [`TcpStream`] and, on Unix, `UnixStream`. For other
+/// streams (TLS wrappers, in-memory pipes) implement it with the defaults,
+/// which make timers fire only when bytes arrive and skip the half-close.
+pub trait Stream: Read + Write {
+    /// Close the write half (TCP FIN) so the peer sees EOF. Default: flush.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+
+    /// Bound the next read; `None` blocks indefinitely. The driver sets it to
+    /// the connection's next deadline. Default: ignored.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+}
+
+impl Stream for TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+#[cfg(unix)]
+impl Stream for std::os::unix::net::UnixStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl<S: Stream + ?Sized> Stream for &mut S {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+}
+
+/// Errors of the blocking driver.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport failed.
+    Io(io::Error),
+    /// The protocol failed (the close frame was sent, the transport closed).
+    Ws(crate::Error),
+    /// The application rejected the handshake with this status (the response
+    /// was sent).
+    Rejected(u16),
+    /// The connection is closed: [`Event::Closed`] was already returned.
+    Closed,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Ws(e) => write!(f, "{e}"),
+            Error::Rejected(s) => write!(f, "handshake rejected with status {s}"),
+            Error::Closed => f.write_str("the WebSocket connection is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Ws(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<crate::Error> for Error {
+    fn from(e: crate::Error) -> Self {
+        Error::Ws(e)
+    }
+}
+
+impl From<crate::HandshakeError> for Error {
+    fn from(e: crate::HandshakeError) -> Self {
+        Error::Ws(e.into())
+    }
+}
+
+impl From<crate::ApiMisuse> for Error {
+    fn from(e: crate::ApiMisuse) -> Self {
+        Error::Ws(e.into())
+    }
+}
+
+impl<T> From<crate::SendError<T>> for Error {
+    fn from(e: crate::SendError<T>) -> Self {
+        Error::Ws(e.error)
+    }
+}
+
+/// A rejection of an incoming handshake: status, headers and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status (e.g. 401, 403, 404).
+    pub status: u16,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+impl Rejection {
+    /// A rejection with `status` and an empty body.
+    pub fn status(status: u16) -> Self {
+        Rejection {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A WebSocket over a blocking stream. See the [module docs](self).
+pub struct WebSocket<S: Stream> {
+    stream: S,
+    conn: Connection,
+    epoch: std::time::Instant,
+    finished: bool,
+}
+
+impl<S: Stream> fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stream> WebSocket<S> {
+    /// Run the client handshake for `request` over `stream`.
+    pub fn connect(
+        mut stream: S,
+        request: &ClientRequest,
+        config: Config,
+    ) -> Result<(Self, Accepted), Error> {
+        let mut masks = OsMaskSource::new();
+        let mut nonce = [0u8; 16];
+        masks.fill(&mut nonce);
+        let mut out = Vec::new();
+        let mut hs = ClientHandshake::new(request, nonce, &config.limits, &mut out)?;
+        stream.write_all(&out)?;
+        stream.flush()?;
+        let mut buf = BytesMut::with_capacity(4096);
+        let accepted = loop {
+            if read_some(&mut stream, &mut buf)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "EOF during the WebSocket handshake",
+                )
+                .into());
+            }
+            if let Status::Complete(a) = hs.receive(&mut buf)? {
+                break a;
+            }
+        };
+        let mut conn = Connection::client_with_masks(config, Box::new(masks));
+        conn.receive(&buf);
+        Ok((Self::from_connection(stream, conn), accepted))
+    }
+
+    /// Run the server handshake, accepting any valid request without a
+    /// subprotocol.
+    pub fn accept(stream: S, config: Config) -> Result<Self, Error> {
+        Self::accept_with(stream, config, |_| Ok(AcceptOptions::new()))
+    }
+
+    /// Run the server handshake; `decide` sees the request (path, origin,
+    /// subprotocols, headers) and accepts or rejects it. Invalid requests are
+    /// answered (400, 426, ...) without calling `decide`.
+    pub fn accept_with<F>(mut stream: S, config: Config, decide: F) -> Result<Self, Error>
+    where
+        F: FnOnce(&IncomingRequest) -> Result<AcceptOptions, Rejection>,
+    {
+        let mut hs = ServerHandshake::new(&config.limits);
+        let mut buf = BytesMut::with_capacity(4096);
+        let req = loop {
+            if read_some(&mut stream, &mut buf)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "EOF during the WebSocket handshake",
+                )
+                .into());
+            }
+            match hs.receive(&mut buf) {
+                Ok(Status::Partial) => {}
+                Ok(Status::Complete(req)) => break req,
+                Err(e) => {
+                    let mut out = Vec::new();
+                    e.write_response(&mut out);
+                    let _ = stream.write_all(&out).and_then(|_| stream.flush());
+                    linger(&mut stream);
+                    return Err(e.into());
+                }
+            }
+        };
+        let mut out = Vec::new();
+        match decide(&req) {
+            Ok(opts) => {
+                let mut conn = req.accept(opts, &mut out, config)?;
+                stream.write_all(&out)?;
+                stream.flush()?;
+                conn.receive(&buf);
+                Ok(Self::from_connection(stream, conn))
+            }
+            Err(rej) => {
+                let headers: Vec<(&str, &str)> = rej
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                req.reject(rej.status, &headers, &rej.body, &mut out)?;
+                let _ = stream.write_all(&out).and_then(|_| stream.flush());
+                linger(&mut stream);
+                Err(Error::Rejected(rej.status))
+            }
+        }
+    }
+
+    /// Drive an existing connection (e.g. after a handshake done elsewhere).
+    pub fn from_connection(stream: S, conn: Connection) -> Self {
+        WebSocket {
+            stream,
+            conn,
+            epoch: std::time::Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_duration(self.epoch.elapsed())
+    }
+
+    /// Block until the next event. Pongs and close replies are flushed before
+    /// it returns. After [`Event::Closed`] the transport is done (shut down
+    /// as §7.1.1 asks) and further calls return [`Error::Closed`]; after an
+    /// `Err`, the close frame was sent and the transport shut down.
+    pub fn read(&mut self) -> Result<Event, Error> {
+        if self.finished {
+            return Err(Error::Closed);
+        }
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            match self.conn.poll_event() {
+                Ok(Some(ev)) => {
+                    if matches!(ev, Event::Closed(_)) {
+                        self.finish(&mut buf);
+                    } else {
+                        self.flush()?;
+                    }
+                    return Ok(ev);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.finish(&mut buf);
+                    return Err(e.into());
+                }
+            }
+            self.flush()?;
+            self.read_once(&mut buf)?;
+        }
+    }
+
+    /// Block until the next data message, skipping pings and pongs. `None`
+    /// once the connection is closed.
+    pub fn read_message(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            match self.read()? {
+                Event::Message(m) => return Ok(Some(m)),
+                Event::Closed(_) => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// One read from the stream into the connection, bounded by the next
+    /// deadline; runs the timers.
+    fn read_once(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+        let now = self.now();
+        self.conn.handle_timeout(now);
+        let timeout = self.conn.poll_timeout(now).map(|d| {
+            // a zero timeout means "block" to the OS: use 1 ms instead
+            (d - now).max(Duration::from_millis(1))
+        });
+        self.stream.set_read_timeout(timeout)?;
+        match self.stream.read(buf) {
+            Ok(0) => self.conn.receive_eof(),
+            Ok(n) => self.conn.receive(&buf[..n]),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = self.now();
+        self.conn.handle_timeout(now);
+        Ok(())
+    }
+
+    /// The connection ended: flush our frames and close the transport the way
+    /// the state machine says. Errors are ignored: the peer may be gone.
+    fn finish(&mut self, buf: &mut [u8]) {
+        self.finished = true;
+        let _ = self.flush();
+        let failed = self.conn.error().is_some();
+        // A client waits for the server to close first (§7.1.1), bounded by
+        // the close timeout.
+        while !self.conn.should_close_transport() {
+            if self.read_once(buf).is_err() {
+                break;
+            }
+            while let Ok(Some(_)) = self.conn.poll_event() {}
+            if self.flush().is_err() {
+                break;
+            }
+        }
+        if failed {
+            linger(&mut self.stream);
+        } else {
+            let _ = self.stream.shutdown_write();
+        }
+    }
+
+    /// Write everything the connection has queued (vectored writes).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        let mut chunks: VecDeque<Bytes> = VecDeque::new();
+        loop {
+            while chunks.len() < 64 {
+                match self.conn.poll_transmit() {
+                    Some(c) => chunks.push_back(c),
+                    None => break,
+                }
+            }
+            if chunks.is_empty() {
+                break;
+            }
+            let slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+            let mut n = match self.stream.write_vectored(&slices) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            while n > 0 {
+                let front = chunks.front_mut().expect("wrote more than was queued");
+                if n >= front.len() {
+                    n -= front.len();
+                    chunks.pop_front();
+                } else {
+                    let _ = front.split_to(n);
+                    n = 0;
+                }
+            }
+        }
+        self.stream.flush()?;
+        Ok(())
+    }
+
+    /// Send a message and flush.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.ensure_open()?;
+        match self.conn.send(message) {
+            Ok(()) => {}
+            // The queue empties on flush, and an empty queue takes any message.
+            Err(e) if e.is_queue_full() => {
+                self.flush()?;
+                self.conn.send(e.value)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.flush()
+    }
+
+    /// Send one fragment of a message and flush (see
+    /// [`Connection::send_fragment`]).
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.ensure_open()?;
+        match self.conn.send_fragment(kind, data, fin) {
+            Ok(()) => {}
+            Err(e) if e.is_queue_full() => {
+                self.flush()?;
+                self.conn.send_fragment(kind, e.value, fin)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.flush()
+    }
+
+    /// Send a ping and flush.
+    pub fn ping(&mut self, payload: Bytes) -> Result<(), Error> {
+        self.ensure_open()?;
+        self.conn.ping(payload)?;
+        self.flush()
+    }
+
+    /// Start the close handshake and flush. Keep calling [`read`](Self::read)
+    /// until it returns [`Event::Closed`] to complete the handshake.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        self.ensure_open()?;
+        self.conn.close(frame)?;
+        self.flush()
+    }
+
+    fn ensure_open(&self) -> Result<(), Error> {
+        if self.finished {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The underlying connection (state, pending output, ...).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The underlying connection, mutably.
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The stream, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Give back the stream.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn read_some<S: Read>(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Half-close, then drain what the peer still sends for a short while, so the
+/// kernel does not answer unread data with a reset that would destroy the
+/// response or close frame we just wrote.
+fn linger<S: Stream>(stream: &mut S) {
+    let _ = stream.shutdown_write();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Connection configuration and resource limits.
+//!
+//! Every default is chosen so that a server exposed to the open internet is
+//! safe without tuning: a hostile peer can make one connection hold at most
+//! about `max_frame_payload + max_message` bytes of input, one pending pong,
+//! and nothing at all for a declared-but-unsent payload (limits are checked
+//! as soon as a frame header parses, before any payload is buffered).
+
+use core::time::Duration;
+
+/// Resource limits, all enforced by the core.
+///
+/// ```
+/// let mut limits = wsproto::Limits::default();
+/// limits.max_message = 64 << 20; // accept messages up to 64 MiB
+/// assert!(limits.max_frame_payload <= 16 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest payload accepted in one frame, checked when its header
+    /// parses. Default 16 MiB: enough for any real application frame, small
+    /// enough that a header declaring 2^63 bytes fails at once with close
+    /// code 1009 instead of allocating.
+    pub max_frame_payload: usize,
+    /// Largest message, the sum of its fragments' payloads, checked when each
+    /// frame header parses. Default 16 MiB. In streaming mode messages are
+    /// never buffered whole, so this only bounds the declared total.
+    pub max_message: usize,
+    /// Largest opening-handshake head (request or response line plus
+    /// headers), in bytes. Default 16 KiB: browsers with many cookies send a
+    /// few KiB; more than this is refused with `431`.
+    pub max_handshake_bytes: usize,
+    /// Most header fields accepted in a handshake head. Default 64 (browsers
+    /// send about 15).
+    pub max_headers: usize,
+    /// Most bytes queued for sending before `send` refuses new data messages
+    /// (returning them to the caller, see [`SendError`](crate::SendError)).
+    /// An empty queue always accepts one message, however large: the caller
+    /// already holds that memory. Control frames are never refused, and pongs
+    /// are coalesced so a ping flood cannot grow the queue. Default 8 MiB.
+    pub max_outbound: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_payload: 16 << 20,
+            max_message: 16 << 20,
+            max_handshake_bytes: 16 << 10,
+            max_headers: 64,
+            max_outbound: 8 << 20,
+        }
+    }
+}
+
+/// Behaviour of a [`Connection`](crate::Connection).
+///
+/// ```
+/// use core::time::Duration;
+/// let mut config = wsproto::Config::default();
+/// config.keepalive_interval = Some(Duration::from_secs(30));
+/// config.limits.max_message = 1 << 20;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Resource limits.
+    pub limits: Limits,
+    /// Answer every ping with a pong automatically (RFC 6455 §5.5.2). When
+    /// several pings arrive before the pong could be sent, only the latest is
+    /// answered (§5.5.3 allows this; it bounds memory under a ping flood).
+    /// Default `true`. When `false`, the application answers with
+    /// [`Connection::pong`](crate::Connection::pong).
+    pub auto_pong: bool,
+    /// Deliver data as [`Event::Fragment`](crate::Event::Fragment)s as soon as
+    /// payload bytes arrive instead of reassembled
+    /// [`Event::Message`](crate::Event::Message)s. Memory then stays bounded by
+    /// the input buffer whatever the message size. Default `false`.
+    pub streaming: bool,
+    /// Send a ping when nothing has been received for this long. Default
+    /// `None` (no keepalive).
+    pub keepalive_interval: Option<Duration>,
+    /// After a keepalive ping, how long to wait for any frame from the peer
+    /// before giving up on it ([`CloseReason::TimedOut`](crate::CloseReason)).
+    /// Default 20 s.
+    pub keepalive_timeout: Duration,
+    /// How long to wait for the peer's close frame after sending ours, and, as
+    /// a client, for the server to close the TCP connection after the close
+    /// handshake (RFC 6455 §7.1.1). Default 10 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            auto_pong: true,
+            streaming: false,
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+}

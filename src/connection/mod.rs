@@ -1,0 +1,720 @@
+//! The message-level state machine.
+
+mod event;
+mod outbound;
+mod state;
+mod timers;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use bytes::{Bytes, BytesMut};
+
+pub use event::{CloseReason, Event, Initiator, Timeout};
+
+use crate::error::{ApiMisuse, CapacityError, Error, ProtocolError, SendError};
+use crate::frame::{CloseFrame, FrameDecoder, FrameHeader, OpCode};
+use crate::mask::MaskSource;
+use crate::message::{Message, MessageKind, Utf8Bytes, Utf8Validator};
+use crate::time::Instant;
+use crate::{Config, Role};
+use outbound::Outbound;
+use state::{End, State};
+use timers::Timers;
+
+/// The state of a connection, as the application sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's; incoming messages are
+    /// still delivered, nothing more can be sent.
+    Closing,
+    /// Finished ([`Event::Closed`] was or is about to be reported, or the
+    /// connection failed).
+    Closed,
+}
+
+/// A WebSocket connection after the opening handshake: a sans-IO state
+/// machine for one endpoint.
+///
+/// It owns an input buffer and an output queue, and never touches a socket
+/// or a clock. Methods come in families; a driver calls them in this order:
+///
+/// 1. **Input** — bytes that arrived: [`receive`](Self::receive) (copies) or
+///    [`input_buffer`](Self::input_buffer) (read straight into it), and
+///    [`receive_eof`](Self::receive_eof) when the transport's read side ends.
+/// 2. **Events** — [`poll_event`](Self::poll_event) until it returns
+///    `Ok(None)`; an `Err` is fatal and sticky (the close frame is queued).
+/// 3. **Commands** — [`send`](Self::send), [`send_fragment`](Self::send_fragment),
+///    [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close). They
+///    encode at once into the output queue; a refused command returns its
+///    value in a [`SendError`].
+/// 4. **Output** — [`poll_transmit`](Self::poll_transmit) until `None`, writing
+///    each chunk fully and in order; then, if
+///    [`should_close_transport`](Self::should_close_transport), close the
+///    transport.
+/// 5. **Time** — [`handle_timeout`](Self::handle_timeout) when the deadline
+///    from [`poll_timeout`](Self::poll_timeout) passes (then poll events and
+///    output again), and `poll_timeout(now)` after every batch to learn the
+///    next deadline.
+///
+/// Getters ([`state`](Self::state), [`pending_output`](Self::pending_output),
+/// ...) can be called at any time.
+///
+/// ```
+/// use wsproto::{Config, Connection, Event, Message, Role};
+///
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// // A masked text frame "Hello" from a client (RFC 6455 §5.7).
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// let event = server.poll_event().unwrap();
+/// assert_eq!(event, Some(Event::Message(Message::text("Hello"))));
+/// assert_eq!(server.poll_event().unwrap(), None); // needs more bytes
+///
+/// // Echo it: the output is an unmasked frame.
+/// server.send(Message::text("Hello")).unwrap();
+/// let mut wire = Vec::new();
+/// while let Some(chunk) = server.poll_transmit() {
+///     wire.extend_from_slice(&chunk);
+/// }
+/// assert_eq!(wire, [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+/// ```
+pub struct Connection {
+    role: Role,
+    config: Config,
+    input: BytesMut,
+    decoder: FrameDecoder,
+    rx: Receive,
+    state: State,
+    out: Outbound,
+    /// Kind of the fragmented message we are sending, if any.
+    sending: Option<MessageKind>,
+    /// Validates text fragments we send, across calls.
+    send_utf8: Utf8Validator,
+    timers: Timers,
+    events: VecDeque<Event>,
+    error: Option<Error>,
+    eof: bool,
+    masks: Option<Box<dyn MaskSource>>,
+    ping_counter: u64,
+}
+
+/// Receive-side message state.
+#[derive(Debug, Default)]
+struct Receive {
+    /// Kind of the message being received, if one is in progress.
+    kind: Option<MessageKind>,
+    /// Declared size of the message so far (sum of its frames' lengths).
+    len: u64,
+    /// Whether a frame of this message was already completed (so the message
+    /// is fragmented and must be reassembled).
+    fragmented: bool,
+    /// Reassembly buffer (reassembling mode, fragmented messages only).
+    parts: Vec<u8>,
+    utf8: Utf8Validator,
+    /// Streaming text: bytes of an incomplete code point that ended a frame.
+    carry: Vec<u8>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_input", &self.input.len())
+            .field("pending_output", &self.out.pending_bytes())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Step {
+    Event(Event),
+    Continue,
+    NeedMore,
+}
+
+impl Connection {
+    /// A connection for `role` right after a successful opening handshake.
+    /// Clients get an [`OsMaskSource`](crate::OsMaskSource).
+    #[cfg(feature = "std")]
+    pub fn new(role: Role, config: Config) -> Self {
+        let masks: Option<Box<dyn MaskSource>> = match role {
+            Role::Client => Some(Box::new(crate::mask::OsMaskSource::new())),
+            Role::Server => None,
+        };
+        Self::build(role, config, masks)
+    }
+
+    /// A server connection (no masking keys needed; available without `std`).
+    pub fn server(config: Config) -> Self {
+        Self::build(Role::Server, config, None)
+    }
+
+    /// A client connection taking its masking keys from `masks` (available
+    /// without `std`; RFC 6455 §10.3 requires the keys to be unpredictable).
+    pub fn client_with_masks(config: Config, masks: Box<dyn MaskSource>) -> Self {
+        Self::build(Role::Client, config, Some(masks))
+    }
+
+    /// A connection for a handshake done by another HTTP stack (hyper, axum,
+    /// ...), with the bytes the stack read past the handshake head. Same as
+    /// [`new`](Self::new) followed by [`receive`](Self::receive).
+    #[cfg(feature = "std")]
+    pub fn after_handshake(role: Role, config: Config, leftover: &[u8]) -> Self {
+        let mut c = Self::new(role, config);
+        c.receive(leftover);
+        c
+    }
+
+    fn build(role: Role, config: Config, masks: Option<Box<dyn MaskSource>>) -> Self {
+        let max_frame = config.limits.max_frame_payload;
+        Connection {
+            role,
+            timers: Timers::new(&config),
+            config,
+            input: BytesMut::new(),
+            decoder: FrameDecoder::new(role, max_frame),
+            rx: Receive::default(),
+            state: State::Open,
+            out: Outbound::new(role),
+            sending: None,
+            send_utf8: Utf8Validator::new(),
+            events: VecDeque::new(),
+            error: None,
+            eof: false,
+            masks,
+            ping_counter: 0,
+        }
+    }
+
+    // ----------------------------------------------------------------- input
+
+    /// Hand over bytes that arrived from the peer (copied into the input
+    /// buffer). Call [`poll_event`](Self::poll_event) afterwards. Bytes that
+    /// arrive after the connection ended are discarded.
+    pub fn receive(&mut self, data: &[u8]) {
+        if data.is_empty() || matches!(self.state, State::Closed(_)) {
+            return;
+        }
+        self.timers.rx_activity = true;
+        self.input.extend_from_slice(data);
+    }
+
+    /// The input buffer, for reading from the transport straight into it
+    /// (append only; do not modify what is already there). Call
+    /// [`poll_event`](Self::poll_event) afterwards.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// The transport's read side ended (EOF). Call
+    /// [`poll_event`](Self::poll_event) afterwards: the connection reports
+    /// [`CloseReason::Abnormal`] unless the close handshake was already done.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// The next event, `Ok(None)` if more input is needed (or the connection
+    /// is closed and every event was reported).
+    ///
+    /// An `Err` means the connection failed: the close frame with the error's
+    /// [`close_code`](Error::close_code) is queued, and every later call
+    /// returns the same error.
+    pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        if let Some(ev) = self.events.pop_front() {
+            return Ok(Some(ev));
+        }
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if matches!(self.state, State::Closed(_)) {
+            return Ok(None);
+        }
+        loop {
+            match self.step() {
+                Ok(Step::Event(ev)) => return Ok(Some(ev)),
+                Ok(Step::Continue) => {}
+                Ok(Step::NeedMore) => break,
+                Err(e) => return Err(self.on_failure(e)),
+            }
+        }
+        if self.eof {
+            self.on_eof();
+        }
+        Ok(self.events.pop_front())
+    }
+
+    fn step(&mut self) -> Result<Step, Error> {
+        let header = match self.decoder.current() {
+            Some(h) => *h,
+            None => match self.decoder.read_header(&mut self.input)? {
+                Some(h) => {
+                    self.timers.rx_activity = true;
+                    self.on_header(&h)?;
+                    h
+                }
+                None => return Ok(Step::NeedMore),
+            },
+        };
+        let new = self.decoder.unmask_available(&mut self.input);
+        if !new.is_empty() {
+            self.timers.rx_activity = true;
+        }
+        if header.opcode.is_control() {
+            if !self.decoder.frame_complete() {
+                return Ok(Step::NeedMore);
+            }
+            let payload = self
+                .decoder
+                .take(&mut self.input, header.payload_len as usize);
+            return self.on_control(header.opcode, payload);
+        }
+        if self.rx.kind == Some(MessageKind::Text) {
+            // §8.1 and Autobahn 6.4.*: fail at the first invalid byte, even
+            // before the frame is complete.
+            self.rx
+                .utf8
+                .feed(&self.input[new])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if self.config.streaming {
+            self.stream_data(header.fin)
+        } else {
+            self.reassemble(header.fin)
+        }
+    }
+
+    /// Message-level checks when a header arrives (§5.4, limits).
+    fn on_header(&mut self, h: &FrameHeader) -> Result<(), Error> {
+        let kind = match h.opcode {
+            OpCode::Continuation => {
+                if self.rx.kind.is_none() {
+                    return Err(ProtocolError::UnexpectedContinuation.into());
+                }
+                None
+            }
+            OpCode::Text => Some(MessageKind::Text),
+            OpCode::Binary => Some(MessageKind::Binary),
+            _ => return Ok(()),
+        };
+        if let Some(kind) = kind {
+            if self.rx.kind.is_some() {
+                return Err(ProtocolError::ExpectedContinuation.into());
+            }
+            self.rx_reset();
+            self.rx.kind = Some(kind);
+        }
+        let size = self.rx.len + h.payload_len;
+        let limit = self.config.limits.max_message;
+        if size > limit as u64 {
+            return Err(CapacityError::MessageTooLarge { size, limit }.into());
+        }
+        self.rx.len = size;
+        Ok(())
+    }
+
+    fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<Step, Error> {
+        Ok(Step::Event(match opcode {
+            OpCode::Ping => {
+                // No pong once our close frame is queued (§5.5.1).
+                if self.config.auto_pong && self.state == State::Open {
+                    self.out.set_pong(payload.clone(), self.masks.as_mut());
+                }
+                Event::Ping(payload)
+            }
+            OpCode::Pong => Event::Pong(payload),
+            OpCode::Close => {
+                let frame = CloseFrame::parse(&payload)?;
+                self.on_peer_close(frame)
+            }
+            _ => unreachable!("not a control opcode"),
+        }))
+    }
+
+    fn reassemble(&mut self, fin: bool) -> Result<Step, Error> {
+        if !self.decoder.frame_complete() {
+            return Ok(Step::NeedMore);
+        }
+        let n = self.decoder.unmasked_len();
+        let payload = self.decoder.take(&mut self.input, n);
+        if !fin {
+            self.append_part(&payload);
+            self.rx.fragmented = true;
+            return Ok(Step::Continue);
+        }
+        let data = if self.rx.fragmented {
+            self.append_part(&payload);
+            Bytes::from(core::mem::take(&mut self.rx.parts))
+        } else {
+            // single-frame message: the payload leaves the input buffer
+            // without a copy
+            payload
+        };
+        let kind = self.finish_message()?;
+        Ok(Step::Event(Event::Message(match kind {
+            MessageKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
+            MessageKind::Binary => Message::Binary(data),
+        })))
+    }
+
+    /// Append to the reassembly buffer, growing it geometrically but never
+    /// past the message limit (which `on_header` already checked).
+    fn append_part(&mut self, data: &[u8]) {
+        let parts = &mut self.rx.parts;
+        let need = parts.len() + data.len();
+        if need > parts.capacity() {
+            let target = (parts.capacity() * 2)
+                .max(need)
+                .min(self.config.limits.max_message.max(need));
+            parts.reserve_exact(target - parts.len());
+        }
+        parts.extend_from_slice(data);
+    }
+
+    /// End of a message: final UTF-8 check, reset receive state.
+    fn finish_message(&mut self) -> Result<MessageKind, Error> {
+        let kind = self.rx.kind.expect("a message is in progress");
+        if kind == MessageKind::Text {
+            self.rx
+                .utf8
+                .finish()
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        self.rx_reset();
+        Ok(kind)
+    }
+
+    fn rx_reset(&mut self) {
+        let rx = &mut self.rx;
+        rx.kind = None;
+        rx.len = 0;
+        rx.fragmented = false;
+        rx.parts = Vec::new();
+        rx.utf8.reset();
+        rx.carry.clear();
+    }
+
+    /// Streaming mode: hand out whatever payload has arrived.
+    fn stream_data(&mut self, fin: bool) -> Result<Step, Error> {
+        let kind = self.rx.kind.expect("a message is in progress");
+        let avail = self.decoder.unmasked_len();
+        let complete = self.decoder.frame_complete();
+        let end = complete && fin;
+        // Text pieces must be valid UTF-8 on their own: hold back the bytes of
+        // an incomplete code point at the end (they are all in this frame's
+        // unmasked bytes or in `carry`).
+        let hold = match kind {
+            MessageKind::Text => {
+                if end {
+                    self.rx
+                        .utf8
+                        .finish()
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                self.rx.utf8.pending().min(avail)
+            }
+            MessageKind::Binary => 0,
+        };
+        let emit = avail - hold;
+        if emit == 0 && !end {
+            if complete {
+                // the frame ended inside a code point: carry it over
+                let rest = self.decoder.take(&mut self.input, avail);
+                self.rx.carry.extend_from_slice(&rest);
+                return Ok(Step::Continue);
+            }
+            return Ok(Step::NeedMore);
+        }
+        let mut data = self.decoder.take(&mut self.input, emit);
+        if !self.rx.carry.is_empty() {
+            let mut joined = core::mem::take(&mut self.rx.carry);
+            joined.extend_from_slice(&data);
+            data = Bytes::from(joined);
+        }
+        if complete && hold > 0 {
+            let rest = self.decoder.take(&mut self.input, hold);
+            self.rx.carry.extend_from_slice(&rest);
+        }
+        if end {
+            self.rx_reset();
+        }
+        Ok(Step::Event(Event::Fragment {
+            kind,
+            data,
+            fin: end,
+        }))
+    }
+
+    // -------------------------------------------------------------- commands
+
+    fn check_open<T>(&self, value: T) -> Result<T, SendError<T>> {
+        if self.state != State::Open {
+            return Err(SendError {
+                error: ApiMisuse::NotOpen.into(),
+                value,
+            });
+        }
+        Ok(value)
+    }
+
+    fn check_room<T>(&self, payload_len: usize, value: T) -> Result<T, SendError<T>> {
+        let queued = self.out.pending_bytes();
+        let limit = self.config.limits.max_outbound;
+        if queued > 0 && queued + self.out.frame_len(payload_len) > limit {
+            return Err(SendError {
+                error: CapacityError::OutboundQueueFull { queued, limit }.into(),
+                value,
+            });
+        }
+        Ok(value)
+    }
+
+    /// Queue a whole message as one frame.
+    ///
+    /// Refused (value returned) when the connection is not open, a fragmented
+    /// message is in progress, or the output queue is full
+    /// ([`SendError::is_queue_full`]: flush and retry).
+    pub fn send(&mut self, message: Message) -> Result<(), SendError<Message>> {
+        let message = self.check_open(message)?;
+        if self.sending.is_some() {
+            return Err(SendError {
+                error: ApiMisuse::MessageInProgress.into(),
+                value: message,
+            });
+        }
+        let message = self.check_room(message.len(), message)?;
+        let opcode = match message.kind() {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        self.out
+            .push_frame(opcode, true, message.into_bytes(), self.masks.as_mut());
+        Ok(())
+    }
+
+    /// Queue one fragment of a message (§5.4). The first call starts a message
+    /// of `kind`; later calls must pass the same `kind`; `fin` ends it. Text
+    /// fragments may split code points, but their concatenation must be
+    /// UTF-8 (checked incrementally: an invalid fragment is refused).
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, MessageKind, Role};
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// conn.send_fragment(MessageKind::Text, "Hel".into(), false).unwrap();
+    /// conn.send_fragment(MessageKind::Text, "lo".into(), true).unwrap();
+    /// let wire: Vec<u8> = std::iter::from_fn(|| conn.poll_transmit()).flatten().collect();
+    /// assert_eq!(wire, [0x01, 0x03, b'H', b'e', b'l', 0x80, 0x02, b'l', b'o']); // RFC 6455 §5.7
+    /// ```
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        fin: bool,
+    ) -> Result<(), SendError<Bytes>> {
+        let data = self.check_open(data)?;
+        let opcode = match self.sending {
+            None => match kind {
+                MessageKind::Text => OpCode::Text,
+                MessageKind::Binary => OpCode::Binary,
+            },
+            Some(k) if k == kind => OpCode::Continuation,
+            Some(_) => {
+                return Err(SendError {
+                    error: ApiMisuse::NoMessageInProgress.into(),
+                    value: data,
+                })
+            }
+        };
+        let data = self.check_room(data.len(), data)?;
+        if kind == MessageKind::Text {
+            let mut v = if self.sending.is_none() {
+                Utf8Validator::new()
+            } else {
+                self.send_utf8.clone()
+            };
+            let ok = v.feed(&data).is_ok() && (!fin || v.finish().is_ok());
+            if !ok {
+                return Err(SendError {
+                    error: ApiMisuse::InvalidUtf8.into(),
+                    value: data,
+                });
+            }
+            self.send_utf8 = v;
+        }
+        self.out.push_frame(opcode, fin, data, self.masks.as_mut());
+        self.sending = if fin { None } else { Some(kind) };
+        Ok(())
+    }
+
+    /// Queue a ping (payload at most 125 bytes). It may go out between the
+    /// fragments of a message being sent.
+    pub fn ping(&mut self, payload: Bytes) -> Result<(), SendError<Bytes>> {
+        let payload = self.check_control(payload)?;
+        self.out
+            .push_frame(OpCode::Ping, true, payload, self.masks.as_mut());
+        Ok(())
+    }
+
+    /// Queue a pong (payload at most 125 bytes): the answer to a ping when
+    /// [`Config::auto_pong`] is off, or an unsolicited heartbeat (§5.5.3). A
+    /// pong not yet sent is replaced by a newer one.
+    pub fn pong(&mut self, payload: Bytes) -> Result<(), SendError<Bytes>> {
+        let payload = self.check_control(payload)?;
+        self.out.set_pong(payload, self.masks.as_mut());
+        Ok(())
+    }
+
+    fn check_control(&self, payload: Bytes) -> Result<Bytes, SendError<Bytes>> {
+        let payload = self.check_open(payload)?;
+        if payload.len() > 125 {
+            return Err(SendError {
+                error: ApiMisuse::ControlPayloadTooLong.into(),
+                value: payload,
+            });
+        }
+        Ok(payload)
+    }
+
+    /// Start the close handshake (§7.1.2): queue a close frame after any data
+    /// already queued. `None` sends a close frame without a status code.
+    /// Incoming messages are still delivered until the peer's close frame
+    /// arrives ([`Event::Closed`]), or [`Config::close_timeout`] passes.
+    pub fn close(
+        &mut self,
+        frame: Option<CloseFrame>,
+    ) -> Result<(), SendError<Option<CloseFrame>>> {
+        let frame = self.check_open(frame)?;
+        if let Some(f) = &frame {
+            if let Err(e) = f.validate() {
+                return Err(SendError {
+                    error: e.into(),
+                    value: frame,
+                });
+            }
+        }
+        self.on_local_close(frame.as_ref());
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- output
+
+    /// The next chunk of bytes to write, in wire order; `None` when nothing is
+    /// queued. Write each chunk completely before asking for the next (keep
+    /// the unwritten rest of a partial write yourself). Chunks may be gathered
+    /// for a vectored write.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.poll_transmit()
+    }
+
+    /// Bytes queued for sending.
+    pub fn pending_output(&self) -> usize {
+        self.out.pending_bytes()
+    }
+
+    /// Whether anything is queued for sending.
+    pub fn wants_write(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Whether the transport should now be closed: after a clean close
+    /// handshake once our frames are flushed (the server closes first,
+    /// §7.1.1; a client waits for the server's EOF up to
+    /// [`Config::close_timeout`]), right after an abnormal end or a timeout,
+    /// and after a failure once the close frame is flushed.
+    ///
+    /// Closing gracefully (shut down the write side, then read until EOF or a
+    /// short timeout) avoids a TCP reset destroying a close frame the peer has
+    /// not read yet.
+    pub fn should_close_transport(&self) -> bool {
+        self.transport_done()
+    }
+
+    // ------------------------------------------------------------------ time
+
+    /// Run the timers up to `now`: may queue a keepalive ping or end the
+    /// connection ([`Event::Closed`] with [`CloseReason::TimedOut`]). Poll
+    /// events and output afterwards.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.timers.sync(now);
+        if self.state == State::Open {
+            if self.timers.pong_deadline.is_some_and(|d| d <= now) {
+                self.on_timeout(Timeout::Keepalive);
+            } else if self.timers.pong_deadline.is_none()
+                && self.timers.next_ping.is_some_and(|d| d <= now)
+            {
+                self.ping_counter = self.ping_counter.wrapping_add(1);
+                let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
+                self.out
+                    .push_frame(OpCode::Ping, true, payload, self.masks.as_mut());
+                self.timers.ping_sent(now);
+            }
+        }
+        if !self.timers.close_expired && self.timers.close_deadline.is_some_and(|d| d <= now) {
+            self.timers.close_expired = true;
+            self.on_timeout(Timeout::CloseHandshake);
+        }
+    }
+
+    /// The next deadline, given the current time: call
+    /// [`handle_timeout`](Self::handle_timeout) when it passes. `None` means
+    /// no timer is running.
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        self.timers.sync(now);
+        self.timers.next_deadline()
+    }
+
+    // --------------------------------------------------------------- getters
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> ConnectionState {
+        match self.state {
+            State::Open => ConnectionState::Open,
+            State::CloseSent => ConnectionState::Closing,
+            State::Closed(_) => ConnectionState::Closed,
+        }
+    }
+
+    /// Whether messages can still be sent.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// The error that failed the connection, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Bytes received but not yet consumed (at most one frame's worth plus
+    /// whatever was handed over since the last [`poll_event`](Self::poll_event)).
+    pub fn buffered_input(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Bytes held for a fragmented message being reassembled.
+    pub fn buffered_message(&self) -> usize {
+        self.rx.parts.len() + self.rx.carry.len()
+    }
+
+    /// Whether the connection ended cleanly or by timeout/EOF (not failure).
+    pub fn closed_cleanly(&self) -> bool {
+        self.state == State::Closed(End::Clean)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! Deadlines, computed from caller-supplied time only.
+//!
+//! The connection cannot know the time at which bytes arrive or commands are
+//! issued, so timers are *armed lazily*: a transition sets a flag, and the next
+//! [`Connection::poll_timeout`](crate::Connection::poll_timeout) or
+//! [`handle_timeout`](crate::Connection::handle_timeout) turns the flag into a
+//! deadline relative to the `now` it is given. An adapter that calls
+//! `poll_timeout` after every batch of work (the documented loop) gets
+//! deadlines accurate to that batch.
+
+use core::time::Duration;
+
+use crate::time::Instant;
+use crate::Config;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Timers {
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    close_timeout: Duration,
+    /// Bytes arrived since the last sync.
+    pub(crate) rx_activity: bool,
+    started: bool,
+    /// When to send the next keepalive ping (Open state only).
+    pub(crate) next_ping: Option<Instant>,
+    /// A keepalive ping is outstanding; the peer must send something by then.
+    pub(crate) pong_deadline: Option<Instant>,
+    /// A close-related deadline should start at the next sync.
+    close_arm: bool,
+    pub(crate) close_deadline: Option<Instant>,
+    /// The close deadline has passed.
+    pub(crate) close_expired: bool,
+}
+
+impl Timers {
+    pub(crate) fn new(config: &Config) -> Self {
+        Timers {
+            keepalive_interval: config.keepalive_interval,
+            keepalive_timeout: config.keepalive_timeout,
+            close_timeout: config.close_timeout,
+            rx_activity: false,
+            started: false,
+            next_ping: None,
+            pong_deadline: None,
+            close_arm: false,
+            close_deadline: None,
+            close_expired: false,
+        }
+    }
+
+    /// Turn pending arm requests into deadlines relative to `now`.
+    pub(crate) fn sync(&mut self, now: Instant) {
+        if self.rx_activity || !self.started {
+            self.started = true;
+            self.rx_activity = false;
+            self.pong_deadline = None;
+            self.next_ping = self.keepalive_interval.map(|iv| now + iv);
+        }
+        if self.close_arm {
+            self.close_arm = false;
+            self.close_deadline = Some(now + self.close_timeout);
+            self.close_expired = false;
+        }
+    }
+
+    /// A keepalive ping was just queued at `now`.
+    pub(crate) fn ping_sent(&mut self, now: Instant) {
+        self.next_ping = None;
+        self.pong_deadline = Some(now + self.keepalive_timeout);
+    }
+
+    /// (Re)start the close deadline at the next sync and stop keepalive.
+    pub(crate) fn arm_close(&mut self) {
+        self.close_arm = true;
+        self.close_expired = false;
+        self.close_deadline = None;
+        self.stop_keepalive();
+    }
+
+    pub(crate) fn stop_keepalive(&mut self) {
+        self.keepalive_interval = None;
+        self.next_ping = None;
+        self.pong_deadline = None;
+    }
+
+    /// Stop everything (the connection is finished and the transport may
+    /// close at once).
+    pub(crate) fn stop_all(&mut self) {
+        self.stop_keepalive();
+        self.close_arm = false;
+        self.close_deadline = None;
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let close = if self.close_expired {
+            None
+        } else {
+            self.close_deadline
+        };
+        [self.next_ping, self.pong_deadline, close]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}

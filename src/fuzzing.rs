@@ -1,0 +1,13 @@
+//! Internals reachable by the fuzz targets only (built with `cfg(fuzzing)`,
+//! which cargo-fuzz sets). Not part of the public API.
+
+/// The end of an HTTP head in `buf`, scanning from `from` (see the handshake
+/// parsers).
+pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    crate::handshake::find_head_end(buf, from)
+}
+
+/// Whether `data` is valid UTF-8 according to the crate's bulk validator.
+pub fn utf8_is_valid(data: &[u8]) -> bool {
+    crate::message::utf8::is_valid(data)
+}
