@@ -64,8 +64,10 @@ pub trait Stream: Read + Write {
         self.flush()
     }
 
-    /// Bound the next read; `None` blocks indefinitely. The driver sets it to
-    /// the connection's next deadline. Default: ignored.
+    /// Bound the next read; `None` blocks indefinitely. After the handshake
+    /// the driver owns the read timeout: it sets it to the connection's next
+    /// deadline (use [`Config::keepalive_interval`] for idle detection).
+    /// Default: ignored.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let _ = timeout;
         Ok(())
@@ -196,6 +198,7 @@ pub struct WebSocket<S: Stream> {
     conn: Connection,
     epoch: std::time::Instant,
     finished: bool,
+    read_buf: Box<[u8]>,
 }
 
 impl<S: Stream> fmt::Debug for WebSocket<S> {
@@ -276,7 +279,18 @@ impl<S: Stream> WebSocket<S> {
         let mut out = Vec::new();
         match decide(&req) {
             Ok(opts) => {
-                let mut conn = req.accept(opts, &mut out, config)?;
+                let mut conn = match req.accept(opts, &mut out, config) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // the application's choice was invalid: still answer
+                        let mut resp = Vec::new();
+                        crate::handshake::write_response(500, &[], b"", &mut resp)
+                            .expect("a fixed response is valid");
+                        let _ = stream.write_all(&resp).and_then(|_| stream.flush());
+                        linger(&mut stream);
+                        return Err(e.into());
+                    }
+                };
                 stream.write_all(&out)?;
                 stream.flush()?;
                 conn.receive(&buf);
@@ -303,6 +317,7 @@ impl<S: Stream> WebSocket<S> {
             conn,
             epoch: std::time::Instant::now(),
             finished: false,
+            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -318,12 +333,18 @@ impl<S: Stream> WebSocket<S> {
         if self.finished {
             return Err(Error::Closed);
         }
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = core::mem::take(&mut self.read_buf);
+        let result = self.read_with(&mut buf);
+        self.read_buf = buf;
+        result
+    }
+
+    fn read_with(&mut self, buf: &mut [u8]) -> Result<Event, Error> {
         loop {
             match self.conn.poll_event() {
                 Ok(Some(ev)) => {
                     if matches!(ev, Event::Closed(_)) {
-                        self.finish(&mut buf);
+                        self.finish(buf);
                     } else {
                         self.flush()?;
                     }
@@ -331,12 +352,12 @@ impl<S: Stream> WebSocket<S> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.finish(&mut buf);
+                    self.finish(buf);
                     return Err(e.into());
                 }
             }
             self.flush()?;
-            self.read_once(&mut buf)?;
+            self.read_once(buf)?;
         }
     }
 

@@ -237,9 +237,8 @@ pub enum ApiMisuse {
     NotOpen,
     /// A new message was started while a fragmented one is still being sent.
     MessageInProgress,
-    /// A continuation fragment was sent with no message in progress, or with a
-    /// different kind than the message in progress.
-    NoMessageInProgress,
+    /// A fragment of a different kind than the message being sent.
+    FragmentKindMismatch,
     /// A control frame payload over 125 bytes (§5.5).
     ControlPayloadTooLong,
     /// A close code that may not be sent (1005, 1006, 1015 and reserved
@@ -263,8 +262,8 @@ impl fmt::Display for ApiMisuse {
         match self {
             ApiMisuse::NotOpen => f.write_str("the connection is closing or closed"),
             ApiMisuse::MessageInProgress => f.write_str("a fragmented message is still being sent"),
-            ApiMisuse::NoMessageInProgress => {
-                f.write_str("continuation fragment without a matching message in progress")
+            ApiMisuse::FragmentKindMismatch => {
+                f.write_str("fragment kind differs from the message being sent")
             }
             ApiMisuse::ControlPayloadTooLong => {
                 f.write_str("control frame payload longer than 125 bytes")
@@ -319,8 +318,8 @@ pub enum HandshakeError {
 
 impl HandshakeError {
     /// The HTTP status a server should answer this error with: 426 for a
-    /// wrong version (§4.4), 431 for oversized heads, 405 for a non-GET
-    /// method, 400 otherwise.
+    /// wrong WebSocket version (§4.4), 431 for oversized heads, 405 for a
+    /// non-GET method, 505 for HTTP before 1.1, 400 otherwise.
     pub fn status_hint(&self) -> u16 {
         match self {
             HandshakeError::UnsupportedVersion => 426,

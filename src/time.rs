@@ -60,6 +60,14 @@ impl Add<Duration> for Instant {
     }
 }
 
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    /// `self - d`, saturating at the epoch.
+    fn sub(self, rhs: Duration) -> Instant {
+        Instant(self.0.saturating_sub(rhs))
+    }
+}
+
 impl Sub for Instant {
     type Output = Duration;
     fn sub(self, rhs: Instant) -> Duration {

@@ -99,6 +99,9 @@ pub struct Connection {
     eof: bool,
     masks: Option<Box<dyn MaskSource>>,
     ping_counter: u64,
+    /// Input length after the last `poll_event`, to notice bytes appended
+    /// through `input_buffer()`.
+    input_seen: usize,
 }
 
 /// Receive-side message state.
@@ -187,6 +190,7 @@ impl Connection {
             eof: false,
             masks,
             ping_counter: 0,
+            input_seen: 0,
         }
     }
 
@@ -199,7 +203,7 @@ impl Connection {
         if data.is_empty() || matches!(self.state, State::Closed(_)) {
             return;
         }
-        self.timers.rx_activity = true;
+        self.timers.note_rx();
         self.input.extend_from_slice(data);
     }
 
@@ -226,6 +230,15 @@ impl Connection {
     /// [`close_code`](Error::close_code) is queued, and every later call
     /// returns the same error.
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        if matches!(self.state, State::Closed(_)) {
+            // Bytes read through `input_buffer()` after the end are dropped
+            // here (`receive` drops them at once): a peer must not be able to
+            // grow memory while we wait for its EOF.
+            self.input.clear();
+        } else if self.input.len() != self.input_seen {
+            // any new byte, even part of a header, proves the peer alive
+            self.timers.note_rx();
+        }
         if let Some(ev) = self.events.pop_front() {
             return Ok(Some(ev));
         }
@@ -237,12 +250,16 @@ impl Connection {
         }
         loop {
             match self.step() {
-                Ok(Step::Event(ev)) => return Ok(Some(ev)),
+                Ok(Step::Event(ev)) => {
+                    self.input_seen = self.input.len();
+                    return Ok(Some(ev));
+                }
                 Ok(Step::Continue) => {}
                 Ok(Step::NeedMore) => break,
                 Err(e) => return Err(self.on_failure(e)),
             }
         }
+        self.input_seen = self.input.len();
         if self.eof {
             self.on_eof();
         }
@@ -254,7 +271,6 @@ impl Connection {
             Some(h) => *h,
             None => match self.decoder.read_header(&mut self.input)? {
                 Some(h) => {
-                    self.timers.rx_activity = true;
                     self.on_header(&h)?;
                     h
                 }
@@ -262,9 +278,6 @@ impl Connection {
             },
         };
         let new = self.decoder.unmask_available(&mut self.input);
-        if !new.is_empty() {
-            self.timers.rx_activity = true;
-        }
         if header.opcode.is_control() {
             if !self.decoder.frame_complete() {
                 return Ok(Step::NeedMore);
@@ -525,7 +538,7 @@ impl Connection {
             Some(k) if k == kind => OpCode::Continuation,
             Some(_) => {
                 return Err(SendError {
-                    error: ApiMisuse::NoMessageInProgress.into(),
+                    error: ApiMisuse::FragmentKindMismatch.into(),
                     value: data,
                 })
             }
@@ -608,7 +621,11 @@ impl Connection {
     /// the unwritten rest of a partial write yourself). Chunks may be gathered
     /// for a vectored write.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.poll_transmit()
+        let chunk = self.out.poll_transmit();
+        if self.out.take_ping_went_out() {
+            self.timers.ping_went_out();
+        }
+        chunk
     }
 
     /// Bytes queued for sending.
@@ -645,13 +662,13 @@ impl Connection {
             if self.timers.pong_deadline.is_some_and(|d| d <= now) {
                 self.on_timeout(Timeout::Keepalive);
             } else if self.timers.pong_deadline.is_none()
+                && !self.timers.ping_queued
                 && self.timers.next_ping.is_some_and(|d| d <= now)
             {
                 self.ping_counter = self.ping_counter.wrapping_add(1);
                 let payload = Bytes::copy_from_slice(&self.ping_counter.to_be_bytes());
-                self.out
-                    .push_frame(OpCode::Ping, true, payload, self.masks.as_mut());
-                self.timers.ping_sent(now);
+                self.out.set_keepalive_ping(payload, self.masks.as_mut());
+                self.timers.ping_queued();
             }
         }
         if !self.timers.close_expired && self.timers.close_deadline.is_some_and(|d| d <= now) {
@@ -710,7 +727,7 @@ impl Connection {
         self.rx.parts.len() + self.rx.carry.len()
     }
 
-    /// Whether the connection ended cleanly or by timeout/EOF (not failure).
+    /// Whether the connection ended with a completed close handshake.
     pub fn closed_cleanly(&self) -> bool {
         self.state == State::Closed(End::Clean)
     }

@@ -38,6 +38,11 @@ pub(crate) struct Outbound {
     /// A pong waiting to be sent, fully encoded; a newer one replaces it
     /// (RFC 6455 §5.5.3 lets an endpoint answer only the latest ping).
     pending_pong: Option<Bytes>,
+    /// A keepalive ping waiting to be sent; like the pong it jumps the queue,
+    /// so its answer is not delayed by our own backlog.
+    pending_ping: Option<Bytes>,
+    /// The keepalive ping was handed out since the last check.
+    ping_went_out: bool,
     close_transmitted: bool,
 }
 
@@ -50,17 +55,21 @@ impl Outbound {
             scratch: BytesMut::new(),
             mid_frame: false,
             pending_pong: None,
+            pending_ping: None,
+            ping_went_out: false,
             close_transmitted: false,
         }
     }
 
     /// Bytes waiting to be handed out.
     pub(crate) fn pending_bytes(&self) -> usize {
-        self.queued + self.pending_pong.as_ref().map_or(0, Bytes::len)
+        self.queued
+            + self.pending_pong.as_ref().map_or(0, Bytes::len)
+            + self.pending_ping.as_ref().map_or(0, Bytes::len)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.pending_pong.is_none()
+        self.chunks.is_empty() && self.pending_pong.is_none() && self.pending_ping.is_none()
     }
 
     /// Wire size of a frame with this payload length.
@@ -182,11 +191,28 @@ impl Outbound {
         self.pending_pong = Some(a);
     }
 
+    /// Queue a keepalive ping ahead of the data queue.
+    pub(crate) fn set_keepalive_ping(
+        &mut self,
+        payload: Bytes,
+        masks: Option<&mut Box<dyn MaskSource>>,
+    ) {
+        let (a, b) = self.encode(OpCode::Ping, true, payload, masks);
+        debug_assert!(b.is_none(), "control payloads are always coalesced");
+        self.pending_ping = Some(a);
+    }
+
+    /// Whether the keepalive ping went out since the last call.
+    pub(crate) fn take_ping_went_out(&mut self) -> bool {
+        core::mem::take(&mut self.ping_went_out)
+    }
+
     /// Drop every queued frame that has not started going out (the
     /// connection failed: only the close frame matters now). A frame already
     /// partly handed out is completed so the stream stays well-formed.
     pub(crate) fn drop_unsent(&mut self) {
         self.pending_pong = None;
+        self.pending_ping = None;
         if self.mid_frame {
             let keep = self
                 .chunks
@@ -208,6 +234,10 @@ impl Outbound {
             if let Some(p) = self.pending_pong.take() {
                 return Some(p);
             }
+            if let Some(p) = self.pending_ping.take() {
+                self.ping_went_out = true;
+                return Some(p);
+            }
         }
         let c = self.chunks.pop_front()?;
         self.queued -= c.data.len();
@@ -216,6 +246,7 @@ impl Outbound {
             // §5.5.1: nothing may follow a close frame.
             self.close_transmitted = true;
             self.pending_pong = None;
+            self.pending_ping = None;
             self.chunks.clear();
             self.queued = 0;
         }

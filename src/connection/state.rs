@@ -119,7 +119,6 @@ impl Connection {
         match (self.state, which) {
             (State::Open, Timeout::Keepalive) | (State::CloseSent, Timeout::CloseHandshake) => {
                 self.enter_closed(End::TimedOut);
-                self.timers.stop_all();
                 self.events
                     .push_back(Event::Closed(CloseReason::TimedOut(which)));
             }
@@ -131,11 +130,16 @@ impl Connection {
 
     fn enter_closed(&mut self, end: End) {
         self.state = State::Closed(end);
-        self.input.clear();
+        // release the buffer, not just its contents: the connection is over
+        self.input = bytes::BytesMut::new();
         self.rx_reset();
-        // Bound the wait for the flush (a peer that never reads) and, as a
-        // client, for the server's TCP close (§7.1.1).
-        self.timers.arm_close();
+        match end {
+            // Bound the wait for the flush (a peer that never reads) and, as
+            // a client, for the server's TCP close (§7.1.1).
+            End::Clean | End::Failed => self.timers.arm_close(),
+            // the transport closes at once: no timer has anything to wait for
+            End::Abnormal | End::TimedOut => self.timers.stop_all(),
+        }
     }
 
     /// Whether the transport should be closed now (see the public method).

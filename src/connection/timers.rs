@@ -23,6 +23,11 @@ pub(crate) struct Timers {
     started: bool,
     /// When to send the next keepalive ping (Open state only).
     pub(crate) next_ping: Option<Instant>,
+    /// A keepalive ping is queued but not yet handed out.
+    pub(crate) ping_queued: bool,
+    /// The keepalive ping was handed out; its deadline starts at the next
+    /// sync.
+    pub(crate) ping_transmitted: bool,
     /// A keepalive ping is outstanding; the peer must send something by then.
     pub(crate) pong_deadline: Option<Instant>,
     /// A close-related deadline should start at the next sync.
@@ -35,12 +40,15 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) fn new(config: &Config) -> Self {
         Timers {
-            keepalive_interval: config.keepalive_interval,
+            // a zero interval would ping in a busy loop: treat it as "off"
+            keepalive_interval: config.keepalive_interval.filter(|d| !d.is_zero()),
             keepalive_timeout: config.keepalive_timeout,
             close_timeout: config.close_timeout,
             rx_activity: false,
             started: false,
             next_ping: None,
+            ping_queued: false,
+            ping_transmitted: false,
             pong_deadline: None,
             close_arm: false,
             close_deadline: None,
@@ -56,6 +64,14 @@ impl Timers {
             self.pong_deadline = None;
             self.next_ping = self.keepalive_interval.map(|iv| now + iv);
         }
+        if self.ping_transmitted {
+            // The answer cannot come before the ping left: the deadline runs
+            // from then, not from when it was queued behind our backlog.
+            self.ping_transmitted = false;
+            if self.keepalive_interval.is_some() {
+                self.pong_deadline = Some(now + self.keepalive_timeout);
+            }
+        }
         if self.close_arm {
             self.close_arm = false;
             self.close_deadline = Some(now + self.close_timeout);
@@ -63,10 +79,24 @@ impl Timers {
         }
     }
 
-    /// A keepalive ping was just queued at `now`.
-    pub(crate) fn ping_sent(&mut self, now: Instant) {
+    /// Bytes arrived. A keepalive ping handed out earlier in this batch is
+    /// answered by them: the peer is alive, no pong deadline is needed.
+    pub(crate) fn note_rx(&mut self) {
+        self.rx_activity = true;
+        self.ping_transmitted = false;
+    }
+
+    /// The keepalive ping was handed out; its deadline starts at the next
+    /// sync (bytes noted after this still cancel it).
+    pub(crate) fn ping_went_out(&mut self) {
+        self.ping_queued = false;
+        self.ping_transmitted = true;
+    }
+
+    /// A keepalive ping was just queued.
+    pub(crate) fn ping_queued(&mut self) {
         self.next_ping = None;
-        self.pong_deadline = Some(now + self.keepalive_timeout);
+        self.ping_queued = true;
     }
 
     /// (Re)start the close deadline at the next sync and stop keepalive.
@@ -80,6 +110,8 @@ impl Timers {
     pub(crate) fn stop_keepalive(&mut self) {
         self.keepalive_interval = None;
         self.next_ping = None;
+        self.ping_queued = false;
+        self.ping_transmitted = false;
         self.pong_deadline = None;
     }
 

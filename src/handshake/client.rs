@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use super::headers::{has_token, is_safe_value, is_token, tokens};
+use super::headers::{has_token, is_safe_value, is_token, is_visible, tokens};
 use super::{accept_key, encode_key, find_head_end, parse_extensions, ExtensionOffer, Status};
 use crate::error::{ApiMisuse, CapacityError, HandshakeError};
 use crate::Limits;
@@ -60,9 +60,8 @@ impl ClientRequest {
             target.push('/');
         }
         let invalid = host_header.is_empty()
-            || !is_safe_value(&host_header)
-            || !is_safe_value(&target)
-            || target.contains(' ')
+            || !is_visible(&host_header)
+            || !is_visible(&target)
             || !target.starts_with('/');
         ClientRequest {
             connect_host: host_header.clone(),
@@ -89,7 +88,7 @@ impl ClientRequest {
         };
         // §3: "Fragment identifiers are meaningless in the context of
         // WebSocket URIs and MUST NOT be used on these URIs."
-        if rest.contains('#') || !is_safe_value(rest) || rest.contains(' ') {
+        if rest.contains('#') || !is_visible(rest) {
             return Err(ApiMisuse::InvalidUrl);
         }
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -107,6 +106,8 @@ impl ClientRequest {
             (&authority[..h.len() + 2], port)
         } else {
             match authority.rsplit_once(':') {
+                // a bare host never contains ':' (IPv6 needs brackets)
+                Some((h, _)) if h.contains(':') => return Err(ApiMisuse::InvalidUrl),
                 Some((h, p)) => (h, parse_port(p)?),
                 None => (authority, default_port),
             }

@@ -29,9 +29,19 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_tchar)
 }
 
-/// A header value that cannot break the head (no CR, LF or NUL).
+/// A header value that cannot break the head: RFC 7230 field-content, i.e.
+/// visible characters, space, tab and non-ASCII (obs-text); no other control
+/// characters.
 pub(crate) fn is_safe_value(s: &str) -> bool {
-    !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+    s.bytes()
+        .all(|b| b == b'\t' || (0x20..0x7F).contains(&b) || b >= 0x80)
+}
+
+/// A request target or host: visible characters only — no space, tab or
+/// other control character that would break the request line. UTF-8 is let
+/// through as HTTP parsers (and browsers' servers) accept it.
+pub(crate) fn is_visible(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..0x7F).contains(&b) || b >= 0x80)
 }
 
 /// One extension in a `Sec-WebSocket-Extensions` header: a name and its

@@ -23,6 +23,8 @@ use sha1_smol::Sha1;
 
 pub use client::{Accepted, ClientHandshake, ClientRequest};
 pub use headers::{parse_extensions, ExtensionOffer};
+#[cfg(feature = "std")]
+pub(crate) use server::write_response;
 pub use server::{AcceptOptions, IncomingRequest, ServerHandshake};
 
 /// The GUID of RFC 6455 §1.3.

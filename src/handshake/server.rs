@@ -408,7 +408,7 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-fn write_response(
+pub(crate) fn write_response(
     status: u16,
     headers: &[(&str, &str)],
     body: &[u8],
@@ -493,6 +493,14 @@ impl AcceptOptions {
     /// Select a subprotocol.
     pub fn protocol(mut self, p: impl Into<String>) -> Self {
         self.protocol = Some(p.into());
+        self
+    }
+
+    /// Accept an extension: its response parameters, written verbatim into
+    /// `Sec-WebSocket-Extensions` (only for extensions the application
+    /// implements itself).
+    pub fn extension(mut self, ext: impl Into<String>) -> Self {
+        self.extensions.push(ext.into());
         self
     }
 
