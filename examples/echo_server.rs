@@ -11,7 +11,6 @@
 //! stdout).
 
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
 
 use wsproto::blocking::WebSocket;
 use wsproto::handshake::AcceptOptions;
@@ -43,8 +42,6 @@ fn config() -> Config {
 
 fn serve(tcp: TcpStream) {
     let _ = tcp.set_nodelay(true);
-    // A client that never finishes its handshake is dropped after 10 s.
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
     let ws = WebSocket::accept_with(tcp, config(), |req| {
         let mut opts = AcceptOptions::new();
         if req.protocols().iter().any(|p| p == "chat") {

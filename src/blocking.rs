@@ -39,18 +39,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::string::String;
 use std::time::Duration;
 use std::vec;
 use std::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::handshake::{
-    AcceptOptions, Accepted, ClientHandshake, ClientRequest, IncomingRequest, ServerHandshake,
-    Status,
-};
-use crate::mask::{MaskSource, OsMaskSource};
+use crate::handshake::{AcceptOptions, Accepted, ClientRequest, IncomingRequest};
 use crate::{CloseFrame, Config, Connection, Event, Instant, Message, MessageKind};
 
 /// A byte stream the blocking driver can run on.
@@ -102,93 +97,8 @@ impl<S: Stream + ?Sized> Stream for &mut S {
     }
 }
 
-/// Errors of the blocking driver.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// The transport failed.
-    Io(io::Error),
-    /// The protocol failed (the close frame was sent, the transport closed).
-    Ws(crate::Error),
-    /// The application rejected the handshake with this status (the response
-    /// was sent).
-    Rejected(u16),
-    /// The connection is closed: [`Event::Closed`] was already returned.
-    Closed,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Ws(e) => write!(f, "{e}"),
-            Error::Rejected(s) => write!(f, "handshake rejected with status {s}"),
-            Error::Closed => f.write_str("the WebSocket connection is closed"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::Ws(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        Error::Io(e)
-    }
-}
-
-impl From<crate::Error> for Error {
-    fn from(e: crate::Error) -> Self {
-        Error::Ws(e)
-    }
-}
-
-impl From<crate::HandshakeError> for Error {
-    fn from(e: crate::HandshakeError) -> Self {
-        Error::Ws(e.into())
-    }
-}
-
-impl From<crate::ApiMisuse> for Error {
-    fn from(e: crate::ApiMisuse) -> Self {
-        Error::Ws(e.into())
-    }
-}
-
-impl<T> From<crate::SendError<T>> for Error {
-    fn from(e: crate::SendError<T>) -> Self {
-        Error::Ws(e.error)
-    }
-}
-
-/// A rejection of an incoming handshake: status, headers and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// HTTP status (e.g. 401, 403, 404).
-    pub status: u16,
-    /// Extra response headers.
-    pub headers: Vec<(String, String)>,
-    /// Response body.
-    pub body: Vec<u8>,
-}
-
-impl Rejection {
-    /// A rejection with `status` and an empty body.
-    pub fn status(status: u16) -> Self {
-        Rejection {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-}
+use crate::adapter::{ClientSide, ServerSide, ServerStep};
+pub use crate::adapter::{Error, Rejection};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -210,34 +120,26 @@ impl<S: Stream> fmt::Debug for WebSocket<S> {
 }
 
 impl<S: Stream> WebSocket<S> {
-    /// Run the client handshake for `request` over `stream`.
+    /// Run the client handshake for `request` over `stream` (which the caller
+    /// connected to [`ClientRequest::connect_addr`], with TLS for `wss://`).
+    /// The whole handshake is bounded by [`Config::handshake_timeout`] when
+    /// the stream supports read timeouts.
     pub fn connect(
         mut stream: S,
         request: &ClientRequest,
         config: Config,
     ) -> Result<(Self, Accepted), Error> {
-        let mut masks = OsMaskSource::new();
-        let mut nonce = [0u8; 16];
-        masks.fill(&mut nonce);
-        let mut out = Vec::new();
-        let mut hs = ClientHandshake::new(request, nonce, &config.limits, &mut out)?;
+        let deadline = std::time::Instant::now() + config.handshake_timeout;
+        let (mut side, out) = ClientSide::new(request, &config)?;
         stream.write_all(&out)?;
         stream.flush()?;
-        let mut buf = BytesMut::with_capacity(4096);
         let accepted = loop {
-            if read_some(&mut stream, &mut buf)? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "EOF during the WebSocket handshake",
-                )
-                .into());
-            }
-            if let Status::Complete(a) = hs.receive(&mut buf)? {
+            read_handshake(&mut stream, &mut side.buf, deadline)?;
+            if let Some(a) = side.step()? {
                 break a;
             }
         };
-        let mut conn = Connection::client_with_masks(config, Box::new(masks));
-        conn.receive(&buf);
+        let conn = side.into_connection(config);
         Ok((Self::from_connection(stream, conn), accepted))
     }
 
@@ -249,63 +151,30 @@ impl<S: Stream> WebSocket<S> {
 
     /// Run the server handshake; `decide` sees the request (path, origin,
     /// subprotocols, headers) and accepts or rejects it. Invalid requests are
-    /// answered (400, 426, ...) without calling `decide`.
+    /// answered (400, 426, ...) without calling `decide`; a client that does
+    /// not complete its request within [`Config::handshake_timeout`] is
+    /// dropped ([`Error::HandshakeTimeout`]).
     pub fn accept_with<F>(mut stream: S, config: Config, decide: F) -> Result<Self, Error>
     where
         F: FnOnce(&IncomingRequest) -> Result<AcceptOptions, Rejection>,
     {
-        let mut hs = ServerHandshake::new(&config.limits);
-        let mut buf = BytesMut::with_capacity(4096);
-        let req = loop {
-            if read_some(&mut stream, &mut buf)? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "EOF during the WebSocket handshake",
-                )
-                .into());
-            }
-            match hs.receive(&mut buf) {
-                Ok(Status::Partial) => {}
-                Ok(Status::Complete(req)) => break req,
-                Err(e) => {
-                    let mut out = Vec::new();
-                    e.write_response(&mut out);
-                    let _ = stream.write_all(&out).and_then(|_| stream.flush());
-                    linger(&mut stream);
-                    return Err(e.into());
+        let deadline = std::time::Instant::now() + config.handshake_timeout;
+        let mut side = ServerSide::new(&config);
+        let mut decide = Some(decide);
+        loop {
+            read_handshake(&mut stream, &mut side.buf, deadline)?;
+            match side.step(&config, &mut decide) {
+                ServerStep::Partial => {}
+                ServerStep::Accepted { conn, response } => {
+                    stream.write_all(&response)?;
+                    stream.flush()?;
+                    return Ok(Self::from_connection(stream, *conn));
                 }
-            }
-        };
-        let mut out = Vec::new();
-        match decide(&req) {
-            Ok(opts) => {
-                let mut conn = match req.accept(opts, &mut out, config) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // the application's choice was invalid: still answer
-                        let mut resp = Vec::new();
-                        crate::handshake::write_response(500, &[], b"", &mut resp)
-                            .expect("a fixed response is valid");
-                        let _ = stream.write_all(&resp).and_then(|_| stream.flush());
-                        linger(&mut stream);
-                        return Err(e.into());
-                    }
-                };
-                stream.write_all(&out)?;
-                stream.flush()?;
-                conn.receive(&buf);
-                Ok(Self::from_connection(stream, conn))
-            }
-            Err(rej) => {
-                let headers: Vec<(&str, &str)> = rej
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                req.reject(rej.status, &headers, &rej.body, &mut out)?;
-                let _ = stream.write_all(&out).and_then(|_| stream.flush());
-                linger(&mut stream);
-                Err(Error::Rejected(rej.status))
+                ServerStep::Refused { response, error } => {
+                    let _ = stream.write_all(&response).and_then(|_| stream.flush());
+                    linger(&mut stream);
+                    return Err(error);
+                }
             }
         }
     }
@@ -545,16 +414,34 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-fn read_some<S: Read>(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
+/// One read during the handshake, bounded by `deadline`.
+fn read_handshake<S: Stream>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    deadline: std::time::Instant,
+) -> Result<(), Error> {
     let mut chunk = [0u8; 4096];
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(Error::HandshakeTimeout);
+        }
+        stream.set_read_timeout(Some(left))?;
         match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "EOF during the WebSocket handshake",
+                )
+                .into())
+            }
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
-                return Ok(n);
+                return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

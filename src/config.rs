@@ -89,6 +89,12 @@ pub struct Config {
     /// a client, for the server to close the TCP connection after the close
     /// handshake (RFC 6455 §7.1.1). Default 10 s.
     pub close_timeout: Duration,
+    /// How long the I/O drivers (`blocking`, `tokio`) give the opening
+    /// handshake before dropping the transport: a client that connects and
+    /// never sends its request (or sends it a byte a minute) must not hold a
+    /// connection slot. The sans-IO handshake parsers themselves have no
+    /// timers. Default 10 s.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -100,6 +106,7 @@ impl Default for Config {
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -255,6 +255,9 @@ pub enum ApiMisuse {
     InvalidHeader,
     /// A URL that is not `ws://` or `wss://`, or has no host.
     InvalidUrl,
+    /// A message-only API (an async `Stream` of messages) was used on a
+    /// connection in streaming mode, which produces fragments.
+    StreamingMode,
 }
 
 impl fmt::Display for ApiMisuse {
@@ -276,6 +279,9 @@ impl fmt::Display for ApiMisuse {
             }
             ApiMisuse::InvalidHeader => f.write_str("invalid header name or value"),
             ApiMisuse::InvalidUrl => f.write_str("not a ws:// or wss:// URL with a host"),
+            ApiMisuse::StreamingMode => {
+                f.write_str("streaming mode delivers fragments: read events, not messages")
+            }
         }
     }
 }

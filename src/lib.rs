@@ -64,6 +64,7 @@
 //! * `std` (default): `std::error::Error` impls, `From<Error> for io::Error`,
 //!   [`OsMaskSource`] (masking keys from the OS RNG), [`Connection::new`] for
 //!   clients, and the [`blocking`] adapter.
+//! * `tokio`: the [`tokio`](crate::tokio) adapter (`Stream` + `Sink`).
 //! * `arbitrary`: `arbitrary::Arbitrary` for the value types, for fuzzing.
 
 #![no_std]
@@ -87,7 +88,11 @@ pub mod handshake;
 pub mod message;
 
 #[cfg(feature = "std")]
+mod adapter;
+#[cfg(feature = "std")]
 pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 #[cfg(fuzzing)]
 #[doc(hidden)]
