@@ -67,6 +67,13 @@ pub trait Stream: Read + Write {
         let _ = timeout;
         Ok(())
     }
+
+    /// Bound writes; the driver sets it only while closing (so a peer that
+    /// stopped reading cannot hold the close forever). Default: ignored.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 impl Stream for TcpStream {
@@ -75,6 +82,9 @@ impl Stream for TcpStream {
     }
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 }
 
@@ -86,6 +96,9 @@ impl Stream for std::os::unix::net::UnixStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
     }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
 }
 
 impl<S: Stream + ?Sized> Stream for &mut S {
@@ -94,6 +107,9 @@ impl<S: Stream + ?Sized> Stream for &mut S {
     }
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         (**self).set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_write_timeout(timeout)
     }
 }
 
@@ -109,6 +125,8 @@ pub struct WebSocket<S: Stream> {
     epoch: std::time::Instant,
     finished: bool,
     read_buf: Box<[u8]>,
+    /// Chunks taken from the connection, not yet fully written.
+    unwritten: VecDeque<Bytes>,
 }
 
 impl<S: Stream> fmt::Debug for WebSocket<S> {
@@ -187,6 +205,7 @@ impl<S: Stream> WebSocket<S> {
             epoch: std::time::Instant::now(),
             finished: false,
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            unwritten: VecDeque::new(),
         }
     }
 
@@ -215,7 +234,10 @@ impl<S: Stream> WebSocket<S> {
                     if matches!(ev, Event::Closed(_)) {
                         self.finish(buf);
                     } else {
-                        self.flush()?;
+                        // Get pongs out promptly. A failure here must not
+                        // lose the event: what was not written stays queued
+                        // and the next call reports the error.
+                        let _ = self.flush();
                     }
                     return Ok(ev);
                 }
@@ -268,6 +290,11 @@ impl<S: Stream> WebSocket<S> {
     /// the state machine says. Errors are ignored: the peer may be gone.
     fn finish(&mut self, buf: &mut [u8]) {
         self.finished = true;
+        // A peer that never reads must not block us forever.
+        let close_timeout = self.conn.config().close_timeout;
+        let _ = self
+            .stream
+            .set_write_timeout(Some(close_timeout.max(Duration::from_millis(1))));
         let _ = self.flush();
         let failed = self.conn.error().is_some();
         // A client waits for the server to close first (§7.1.1), bounded by
@@ -289,8 +316,12 @@ impl<S: Stream> WebSocket<S> {
     }
 
     /// Write everything the connection has queued (vectored writes).
+    ///
+    /// Bytes taken from the connection but not yet written (after a write
+    /// timeout, say) are kept and go out first on the next call, so the
+    /// frame stream is never corrupted.
     pub fn flush(&mut self) -> Result<(), Error> {
-        let mut chunks: VecDeque<Bytes> = VecDeque::new();
+        let chunks = &mut self.unwritten;
         loop {
             while chunks.len() < 64 {
                 match self.conn.poll_transmit() {

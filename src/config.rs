@@ -81,9 +81,9 @@ pub struct Config {
     /// Send a ping when nothing has been received for this long. Default
     /// `None` (no keepalive).
     pub keepalive_interval: Option<Duration>,
-    /// After a keepalive ping, how long to wait for any frame from the peer
-    /// before giving up on it ([`CloseReason::TimedOut`](crate::CloseReason)).
-    /// Default 20 s.
+    /// After a keepalive ping has been handed out, how long to wait for any
+    /// byte from the peer before giving up on it
+    /// ([`CloseReason::TimedOut`](crate::CloseReason)). Default 20 s.
     pub keepalive_timeout: Duration,
     /// How long to wait for the peer's close frame after sending ours, and, as
     /// a client, for the server to close the TCP connection after the close
@@ -95,6 +95,15 @@ pub struct Config {
     /// connection slot. The sans-IO handshake parsers themselves have no
     /// timers. Default 10 s.
     pub handshake_timeout: Duration,
+    /// Payloads at least this large leave the input buffer without a copy
+    /// (they share its allocation); smaller ones are copied out. Sharing is
+    /// faster, but a message the application keeps pins the whole buffer it
+    /// came from: a peer mixing large frames with tiny messages that a chat
+    /// server stores as history could pin megabytes per retained byte. The
+    /// default, 4 KiB, bounds that amplification (the input buffer also
+    /// shrinks back after large frames) while keeping large payloads
+    /// zero-copy. Set it to 0 if you never retain messages.
+    pub min_zero_copy: usize,
 }
 
 impl Default for Config {
@@ -107,6 +116,7 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            min_zero_copy: 4096,
         }
     }
 }

@@ -178,8 +178,8 @@ pub enum CapacityError {
         /// The configured limit.
         limit: usize,
     },
-    /// The outbound queue already holds
-    /// [`Limits::max_outbound`](crate::Limits::max_outbound) bytes; not fatal:
+    /// Queuing this frame would take the outbound queue past
+    /// [`Limits::max_outbound`](crate::Limits::max_outbound); not fatal:
     /// flush and retry.
     OutboundQueueFull {
         /// Bytes queued right now.

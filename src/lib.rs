@@ -54,7 +54,8 @@
 //!   yields an [`Error`] whose [`close_code`](Error::close_code) is on the
 //!   wire (1002 protocol error, 1007 invalid UTF-8, 1009 too big), and the
 //!   error is sticky.
-//! * Any split of the same byte stream yields the same events.
+//! * Any split of the same byte stream yields the same events (in streaming
+//!   mode, the same data: fragment boundaries follow the reads).
 //! * Text is validated incrementally and fails at the first impossible byte,
 //!   even in the middle of a frame.
 //! * `#![no_std]` with `alloc` when the default `std` feature is off.

@@ -927,19 +927,31 @@ fn without_auto_pong_the_application_answers() {
 }
 
 #[test]
-fn no_pong_after_our_close_frame() {
+fn a_ping_is_answered_while_our_close_awaits_its_reply() {
+    // RFC 6455 §5.5.2: a ping is answered "unless it already received a
+    // Close frame"; our own close frame does not stop pongs (§5.5.1 only
+    // forbids data frames after it).
     let mut server = endpoint(Role::Server, Config::default());
     server.close(None).unwrap();
+    let _ = drain(&mut server); // our close frame is on the wire
     server.receive(&frame(Role::Client, OpCode::Ping, true, b"late ping"));
     assert_eq!(
         poll_all(&mut server).unwrap(),
         vec![Event::Ping(Bytes::from_static(b"late ping"))]
     );
-    let kinds: Vec<OpCode> = decode_all(&drain(&mut server), Role::Server)
-        .iter()
-        .map(|f| f.header.opcode)
-        .collect();
-    assert_eq!(kinds, [OpCode::Close]);
+    let frames = decode_all(&drain(&mut server), Role::Server);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].header.opcode, OpCode::Pong);
+    assert_eq!(&frames[0].payload[..], b"late ping");
+    // once the peer's close arrived, pings are no longer answered
+    server.receive(&frame(Role::Client, OpCode::Close, true, b""));
+    assert!(matches!(
+        poll_all(&mut server).unwrap()[..],
+        [Event::Closed(_)]
+    ));
+    server.receive(&frame(Role::Client, OpCode::Ping, true, b"after"));
+    assert_eq!(poll_all(&mut server).unwrap(), vec![]);
+    assert!(drain(&mut server).is_empty());
 }
 
 #[test]
@@ -1322,7 +1334,6 @@ fn commands_after_close_are_refused_with_the_value() {
             conn.send_fragment(MessageKind::Text, b.clone(), true)
                 .unwrap_err(),
             conn.ping(b.clone()).unwrap_err(),
-            conn.pong(b.clone()).unwrap_err(),
         ] {
             assert_eq!(err.error, Error::Misuse(ApiMisuse::NotOpen));
             assert_eq!(err.value, b);

@@ -25,7 +25,8 @@ pub enum Event {
         fin: bool,
     },
     /// A ping arrived. With [`Config::auto_pong`](crate::Config::auto_pong)
-    /// (the default) the pong is already queued.
+    /// (the default) the pong is already queued (also while our close frame
+    /// awaits its reply: RFC 6455 §5.5.2).
     Ping(Bytes),
     /// A pong arrived (an answer to our ping, or unsolicited).
     Pong(Bytes),
@@ -34,7 +35,11 @@ pub enum Event {
     /// [`poll_transmit`](crate::Connection::poll_transmit) and close the
     /// transport when
     /// [`should_close_transport`](crate::Connection::should_close_transport)
-    /// says so.
+    /// says so. A client must keep reading until EOF (and keep calling
+    /// [`handle_timeout`](crate::Connection::handle_timeout)): the server
+    /// closes the TCP connection first (RFC 6455 §7.1.1), and the client
+    /// gives up waiting only after
+    /// [`Config::close_timeout`](crate::Config::close_timeout).
     Closed(CloseReason),
 }
 

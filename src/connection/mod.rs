@@ -230,15 +230,7 @@ impl Connection {
     /// [`close_code`](Error::close_code) is queued, and every later call
     /// returns the same error.
     pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
-        if matches!(self.state, State::Closed(_)) {
-            // Bytes read through `input_buffer()` after the end are dropped
-            // here (`receive` drops them at once): a peer must not be able to
-            // grow memory while we wait for its EOF.
-            self.input.clear();
-        } else if self.input.len() != self.input_seen {
-            // any new byte, even part of a header, proves the peer alive
-            self.timers.note_rx();
-        }
+        self.notice_input();
         if let Some(ev) = self.events.pop_front() {
             return Ok(Some(ev));
         }
@@ -266,6 +258,21 @@ impl Connection {
         Ok(self.events.pop_front())
     }
 
+    /// Account for bytes appended through `input_buffer()` since we last
+    /// looked.
+    fn notice_input(&mut self) {
+        if matches!(self.state, State::Closed(_)) {
+            // Bytes read after the end are dropped here (`receive` drops them
+            // at once): a peer must not grow our memory while we wait for its
+            // EOF.
+            self.input.clear();
+        } else if self.input.len() != self.input_seen {
+            // any new byte, even part of a header, proves the peer alive
+            self.timers.note_rx();
+            self.input_seen = self.input.len();
+        }
+    }
+
     fn step(&mut self) -> Result<Step, Error> {
         let header = match self.decoder.current() {
             Some(h) => *h,
@@ -282,9 +289,10 @@ impl Connection {
             if !self.decoder.frame_complete() {
                 return Ok(Step::NeedMore);
             }
-            let payload = self
-                .decoder
-                .take(&mut self.input, header.payload_len as usize);
+            // ≤125 bytes: copied, so a kept ping payload pins nothing
+            let n = header.payload_len as usize;
+            let payload = Bytes::copy_from_slice(&self.input[..n]);
+            self.decoder.advance(&mut self.input, n);
             return self.on_control(header.opcode, payload);
         }
         if self.rx.kind == Some(MessageKind::Text) {
@@ -334,8 +342,10 @@ impl Connection {
     fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<Step, Error> {
         Ok(Step::Event(match opcode {
             OpCode::Ping => {
-                // No pong once our close frame is queued (§5.5.1).
-                if self.config.auto_pong && self.state == State::Open {
+                // §5.5.2: answer "unless it already received a Close frame",
+                // so also while our own close awaits its reply (§5.5.1 only
+                // forbids data frames after a close).
+                if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
                     self.out.set_pong(payload.clone(), self.masks.as_mut());
                 }
                 Event::Ping(payload)
@@ -354,19 +364,18 @@ impl Connection {
             return Ok(Step::NeedMore);
         }
         let n = self.decoder.unmasked_len();
-        let payload = self.decoder.take(&mut self.input, n);
         if !fin {
-            self.append_part(&payload);
+            self.append_part(n);
             self.rx.fragmented = true;
             return Ok(Step::Continue);
         }
         let data = if self.rx.fragmented {
-            self.append_part(&payload);
+            self.append_part(n);
             Bytes::from(core::mem::take(&mut self.rx.parts))
         } else {
-            // single-frame message: the payload leaves the input buffer
+            // single-frame message: large payloads leave the input buffer
             // without a copy
-            payload
+            self.take_payload(n)
         };
         let kind = self.finish_message()?;
         Ok(Step::Event(Event::Message(match kind {
@@ -375,18 +384,48 @@ impl Connection {
         })))
     }
 
-    /// Append to the reassembly buffer, growing it geometrically but never
-    /// past the message limit (which `on_header` already checked).
-    fn append_part(&mut self, data: &[u8]) {
+    /// Take `n` unmasked payload bytes: shared with the input buffer when
+    /// large (zero copy), copied when small so that a retained message does
+    /// not pin a large buffer (see `Config::min_zero_copy`).
+    fn take_payload(&mut self, n: usize) -> Bytes {
+        let data = if n >= self.config.min_zero_copy && n > 0 {
+            self.decoder.take(&mut self.input, n)
+        } else {
+            let data = Bytes::copy_from_slice(&self.input[..n]);
+            self.decoder.advance(&mut self.input, n);
+            data
+        };
+        self.shrink_input();
+        data
+    }
+
+    /// After a large frame, move what is left into a small buffer so the
+    /// large allocation is released (or stays only with the message that
+    /// shares it) instead of serving every later read.
+    fn shrink_input(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        if self.input.capacity() > KEEP && self.input.len() <= KEEP / 2 {
+            let mut fresh = BytesMut::with_capacity(self.input.len().max(8 * 1024));
+            fresh.extend_from_slice(&self.input);
+            self.input = fresh;
+        }
+    }
+
+    /// Move `n` unmasked payload bytes into the reassembly buffer, growing
+    /// it geometrically but never past the message limit (which `on_header`
+    /// already checked).
+    fn append_part(&mut self, n: usize) {
         let parts = &mut self.rx.parts;
-        let need = parts.len() + data.len();
+        let need = parts.len() + n;
         if need > parts.capacity() {
             let target = (parts.capacity() * 2)
                 .max(need)
                 .min(self.config.limits.max_message.max(need));
             parts.reserve_exact(target - parts.len());
         }
-        parts.extend_from_slice(data);
+        parts.extend_from_slice(&self.input[..n]);
+        self.decoder.advance(&mut self.input, n);
+        self.shrink_input();
     }
 
     /// End of a message: final UTF-8 check, reset receive state.
@@ -437,21 +476,24 @@ impl Connection {
         if emit == 0 && !end {
             if complete {
                 // the frame ended inside a code point: carry it over
-                let rest = self.decoder.take(&mut self.input, avail);
-                self.rx.carry.extend_from_slice(&rest);
+                self.rx.carry.extend_from_slice(&self.input[..avail]);
+                self.decoder.advance(&mut self.input, avail);
                 return Ok(Step::Continue);
             }
             return Ok(Step::NeedMore);
         }
-        let mut data = self.decoder.take(&mut self.input, emit);
-        if !self.rx.carry.is_empty() {
+        let data = if self.rx.carry.is_empty() {
+            self.take_payload(emit)
+        } else {
+            // a code point straddled frames: join it to what follows (rare)
             let mut joined = core::mem::take(&mut self.rx.carry);
-            joined.extend_from_slice(&data);
-            data = Bytes::from(joined);
-        }
+            joined.extend_from_slice(&self.input[..emit]);
+            self.decoder.advance(&mut self.input, emit);
+            Bytes::from(joined)
+        };
         if complete && hold > 0 {
-            let rest = self.decoder.take(&mut self.input, hold);
-            self.rx.carry.extend_from_slice(&rest);
+            self.rx.carry.extend_from_slice(&self.input[..hold]);
+            self.decoder.advance(&mut self.input, hold);
         }
         if end {
             self.rx_reset();
@@ -577,7 +619,19 @@ impl Connection {
     /// [`Config::auto_pong`] is off, or an unsolicited heartbeat (§5.5.3). A
     /// pong not yet sent is replaced by a newer one.
     pub fn pong(&mut self, payload: Bytes) -> Result<(), SendError<Bytes>> {
-        let payload = self.check_control(payload)?;
+        // allowed while closing, as the automatic pong is (§5.5.2)
+        if matches!(self.state, State::Closed(_)) {
+            return Err(SendError {
+                error: ApiMisuse::NotOpen.into(),
+                value: payload,
+            });
+        }
+        if payload.len() > 125 {
+            return Err(SendError {
+                error: ApiMisuse::ControlPayloadTooLong.into(),
+                value: payload,
+            });
+        }
         self.out.set_pong(payload, self.masks.as_mut());
         Ok(())
     }
@@ -657,6 +711,7 @@ impl Connection {
     /// connection ([`Event::Closed`] with [`CloseReason::TimedOut`]). Poll
     /// events and output afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.notice_input();
         self.timers.sync(now);
         if self.state == State::Open {
             if self.timers.pong_deadline.is_some_and(|d| d <= now) {
@@ -681,6 +736,7 @@ impl Connection {
     /// [`handle_timeout`](Self::handle_timeout) when it passes. `None` means
     /// no timer is running.
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        self.notice_input();
         self.timers.sync(now);
         self.timers.next_deadline()
     }

@@ -230,10 +230,14 @@ impl Outbound {
     pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
         // Control frames may be injected between any two frames (§5.4), and a
         // pong jumps the queue so latency probes stay accurate under load.
-        if !self.mid_frame && !self.close_transmitted {
+        if !self.mid_frame {
+            // a pong may follow our close frame (§5.5.2: ping answered until
+            // the peer's close arrives); nothing else may
             if let Some(p) = self.pending_pong.take() {
                 return Some(p);
             }
+        }
+        if !self.mid_frame && !self.close_transmitted {
             if let Some(p) = self.pending_ping.take() {
                 self.ping_went_out = true;
                 return Some(p);
@@ -245,7 +249,6 @@ impl Outbound {
         if c.close && c.frame_end {
             // §5.5.1: nothing may follow a close frame.
             self.close_transmitted = true;
-            self.pending_pong = None;
             self.pending_ping = None;
             self.chunks.clear();
             self.queued = 0;

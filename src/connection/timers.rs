@@ -62,7 +62,13 @@ impl Timers {
             self.started = true;
             self.rx_activity = false;
             self.pong_deadline = None;
-            self.next_ping = self.keepalive_interval.map(|iv| now + iv);
+            // while a ping waits to go out, the next one is not due: a
+            // deadline in the past that nothing can act on would make a
+            // driver spin
+            self.next_ping = match self.ping_queued {
+                true => None,
+                false => self.keepalive_interval.map(|iv| now + iv),
+            };
         }
         if self.ping_transmitted {
             // The answer cannot come before the ping left: the deadline runs

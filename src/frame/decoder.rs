@@ -203,6 +203,26 @@ impl FrameDecoder {
         data
     }
 
+    /// Discard `n` unmasked payload bytes from the front of `buf` (the caller
+    /// copied them); like [`take`](Self::take) without the split.
+    ///
+    /// # Panics
+    /// If `n` is more than [`unmasked_len`](Self::unmasked_len).
+    pub fn advance(&mut self, buf: &mut BytesMut, n: usize) {
+        let f = self.current.as_mut().expect("no frame in progress");
+        assert!(
+            n <= f.unmasked,
+            "advancing over bytes that are not unmasked yet"
+        );
+        buf.advance(n);
+        f.unmasked -= n;
+        f.remaining -= n as u64;
+        f.taken += n as u64;
+        if f.remaining == 0 {
+            self.current = None;
+        }
+    }
+
     /// Decode one whole frame, waiting until its full payload is in `buf`.
     /// Returns `Ok(None)` when more bytes are needed; nothing is lost between
     /// calls. Message-level rules (continuation order, UTF-8) are the

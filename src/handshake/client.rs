@@ -52,21 +52,24 @@ pub struct ClientRequest {
 impl ClientRequest {
     /// A request for `target` (path and query, e.g. `/chat?x=1`) on `host`
     /// (the `Host` header value, with a port if it is not 80). Connects to
-    /// `host` port 80 unless told otherwise by [`from_url`](Self::from_url).
+    /// the host and port in `host` (port 80 when absent; IPv6 in brackets).
+    /// [`from_url`](Self::from_url) also handles `wss://` and default ports.
     pub fn new(host: impl Into<String>, target: impl Into<String>) -> Self {
         let host_header: String = host.into();
         let mut target: String = target.into();
         if target.is_empty() {
             target.push('/');
         }
+        let (connect_host, port) = split_host_port(&host_header, 80);
         let invalid = host_header.is_empty()
+            || connect_host.is_none()
             || !is_visible(&host_header)
             || !is_visible(&target)
             || !target.starts_with('/');
         ClientRequest {
-            connect_host: host_header.clone(),
+            connect_host: connect_host.unwrap_or_default(),
             host_header,
-            port: 80,
+            port,
             secure: false,
             target,
             protocols: Vec::new(),
@@ -142,10 +145,11 @@ impl ClientRequest {
         })
     }
 
-    /// Offer a subprotocol (in preference order, §4.1 item 10).
+    /// Offer a subprotocol (in preference order, §4.1 item 10: tokens, each
+    /// offered once).
     pub fn protocol(mut self, name: impl Into<String>) -> Self {
         let name = name.into();
-        self.invalid |= !is_token(&name);
+        self.invalid |= !is_token(&name) || self.protocols.contains(&name);
         self.protocols.push(name);
         self
     }
@@ -163,9 +167,12 @@ impl ClientRequest {
     }
 
     /// Offer an extension, written verbatim into `Sec-WebSocket-Extensions`
-    /// (e.g. `"x-custom; mode=1"`). The connection does not process
-    /// extension-specific frame bits of extensions it does not implement, so
-    /// only offer what the application can handle.
+    /// (e.g. `"x-custom; mode=1"`), and accept a server that selects it.
+    ///
+    /// The connection itself implements no extension yet: frames with RSV
+    /// bits set still fail it with 1002, so this is only useful for
+    /// extensions that do not touch frames. permessage-deflate is coming as
+    /// the `deflate` feature.
     pub fn extension(mut self, offer: impl Into<String>) -> Self {
         let offer = offer.into();
         self.invalid |= !is_safe_value(&offer) || parse_extensions(&offer).is_err();
@@ -208,6 +215,31 @@ impl ClientRequest {
     /// Offered subprotocols.
     pub fn offered_protocols(&self) -> &[String] {
         &self.protocols
+    }
+}
+
+/// Host (without brackets) and port of a `Host`-style value; the host is
+/// `None` when the value is malformed.
+fn split_host_port(authority: &str, default_port: u16) -> (Option<String>, u16) {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let Some((h, after)) = v6.split_once(']') else {
+            return (None, default_port);
+        };
+        return match after {
+            "" => (Some(h.to_string()), default_port),
+            p => match p.strip_prefix(':').map(parse_port) {
+                Some(Ok(port)) => (Some(h.to_string()), port),
+                _ => (None, default_port),
+            },
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((h, _)) if h.contains(':') => (None, default_port),
+        Some((h, p)) => match parse_port(p) {
+            Ok(port) => (Some(h.to_string()), port),
+            Err(_) => (None, default_port),
+        },
+        None => (Some(authority.to_string()), default_port),
     }
 }
 

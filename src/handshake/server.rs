@@ -118,6 +118,9 @@ impl ServerHandshake {
 pub struct IncomingRequest {
     method: String,
     target: String,
+    /// Where the resource name (path and query) starts in `target`: 0 for
+    /// origin-form, after the authority for absolute-form.
+    resource_start: usize,
     headers: Vec<(String, Vec<u8>)>,
     host: String,
     origin: Option<String>,
@@ -152,10 +155,11 @@ impl IncomingRequest {
         if method != "GET" {
             return Err(HandshakeError::MethodNotGet);
         }
-        // origin-form only (§4.1 item 2: "/" path and optional query)
-        if !target.starts_with('/') {
-            return Err(HandshakeError::MalformedHttp);
-        }
+        // §4.2.1 item 1: a "Request-URI ... that should be interpreted as a
+        // /resource name/ or an absolute HTTP/HTTPS URI containing the
+        // /resource name/" (and RFC 7230 §5.3.2: servers MUST accept the
+        // absolute form).
+        let resource_start = resource_offset(target).ok_or(HandshakeError::MalformedHttp)?;
         let mut host: Option<String> = None;
         let mut host_count = 0;
         let mut upgrade = false;
@@ -230,6 +234,7 @@ impl IncomingRequest {
         Ok(IncomingRequest {
             method: method.to_string(),
             target: target.to_string(),
+            resource_start,
             headers: all,
             host,
             origin,
@@ -244,19 +249,29 @@ impl IncomingRequest {
         &self.method
     }
 
-    /// The request target as sent: path and query.
+    /// The request target as sent (usually path and query; an absolute URI
+    /// if the client sent one).
     pub fn target(&self) -> &str {
         &self.target
     }
 
+    /// The resource name: path and query, also for an absolute-URI target.
+    pub fn resource(&self) -> &str {
+        match &self.target[self.resource_start..] {
+            "" => "/",
+            r => r,
+        }
+    }
+
     /// The path, without the query.
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+        let r = self.resource();
+        r.split_once('?').map_or(r, |(p, _)| p)
     }
 
     /// The query string (after `?`), if any.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.resource().split_once('?').map(|(_, q)| q)
     }
 
     /// The `Host` header.
@@ -372,6 +387,31 @@ impl IncomingRequest {
         out: &mut impl BufMut,
     ) -> Result<(), ApiMisuse> {
         write_response(status, headers, body, out)
+    }
+}
+
+/// Where the resource name starts in a request target: origin-form
+/// (`/path?q`) or absolute-form with an http, https, ws or wss scheme
+/// (`http://host/path?q`, or no path at all). `None` for anything else.
+fn resource_offset(target: &str) -> Option<usize> {
+    if target.starts_with('/') {
+        return Some(0);
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    if !["http", "https", "ws", "wss"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+    {
+        return None;
+    }
+    let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
+    if authority_len == 0 {
+        return None;
+    }
+    let start = scheme.len() + 3 + authority_len;
+    match &target[start..] {
+        r if r.starts_with('?') => None,
+        _ => Some(start),
     }
 }
 
@@ -497,8 +537,9 @@ impl AcceptOptions {
     }
 
     /// Accept an extension: its response parameters, written verbatim into
-    /// `Sec-WebSocket-Extensions` (only for extensions the application
-    /// implements itself).
+    /// `Sec-WebSocket-Extensions`. The connection implements no extension
+    /// yet (frames with RSV bits still fail it with 1002), so only accept
+    /// extensions that do not touch frames.
     pub fn extension(mut self, ext: impl Into<String>) -> Self {
         self.extensions.push(ext.into());
         self
@@ -594,6 +635,28 @@ mod tests {
         assert_eq!(parse(&mut junk), Err(HandshakeError::MalformedHttp));
         let mut rel = BytesMut::from(&b"GET chat HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
         assert_eq!(parse(&mut rel), Err(HandshakeError::MalformedHttp));
+        let mut ftp = BytesMut::from(&b"GET ftp://h/chat HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
+        assert_eq!(parse(&mut ftp), Err(HandshakeError::MalformedHttp));
+    }
+
+    #[test]
+    fn absolute_form_targets() {
+        for (target, path, query) in [
+            ("http://example.com/chat?x=1", "/chat", Some("x=1")),
+            ("wss://example.com:443/a/b", "/a/b", None),
+            ("HTTP://example.com", "/", None),
+        ] {
+            let mut r = request("", "");
+            let head = String::from_utf8(r.to_vec())
+                .unwrap()
+                .replacen("/chat", target, 1);
+            r = BytesMut::from(head.as_bytes());
+            let Status::Complete(req) = parse(&mut r).unwrap() else {
+                panic!()
+            };
+            assert_eq!((req.path(), req.query()), (path, query), "{target}");
+            assert_eq!(req.target(), target);
+        }
     }
 
     #[test]
