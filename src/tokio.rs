@@ -231,6 +231,15 @@ const READER: usize = 0;
 const WRITER: usize = 1;
 
 impl Wakers {
+    /// Wake the reader: a command from the write half (a close, a ping)
+    /// started a timer that only a polled reader arms.
+    fn wake_reader(&self) {
+        let w = self.slots.lock().unwrap_or_else(|p| p.into_inner())[READER].take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
     fn register(&self, who: usize, waker: &Waker) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         match &slots[who] {
@@ -280,6 +289,8 @@ struct Inner<S> {
     sleep: Option<Pin<Box<Sleep>>>,
     /// The deadline `sleep` is set to.
     armed: Option<Instant>,
+    /// Bounds the whole finishing phase (flush, wait for EOF).
+    finish_deadline: Option<Pin<Box<Sleep>>>,
     phase: Phase,
     /// What the reader reports once the transport is finished.
     end: Option<Result<Event, Error>>,
@@ -356,36 +367,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(n))
     }
 
-    /// Run due timers and arm the sleep for the next deadline. `true` if a
-    /// timer fired (the caller should poll events again).
+    /// Run the connection's timers: `true` if a deadline was due and handled
+    /// (the caller must poll events and output again), else the sleep is
+    /// armed for the next deadline and registered with `cx`.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
-        let now = self.now();
-        self.conn.handle_timeout(now);
-        let next = self.conn.poll_timeout(now);
-        if next != self.armed {
-            self.armed = next;
-            match next {
-                Some(d) => {
-                    let at = self.epoch + d.as_duration();
-                    match &mut self.sleep {
-                        Some(s) => s.as_mut().reset(at),
-                        None => self.sleep = Some(Box::pin(sleep_until(at))),
-                    }
-                }
-                None => self.sleep = None,
+        loop {
+            let now = self.now();
+            let Some(deadline) = self.conn.poll_timeout(now) else {
+                self.sleep = None;
+                self.armed = None;
+                return false;
+            };
+            if deadline <= now {
+                self.conn.handle_timeout(now);
+                return true;
             }
-        }
-        let fired = match &mut self.sleep {
-            Some(s) => s.as_mut().poll(cx).is_ready(),
-            None => false,
-        };
-        if fired {
+            if self.armed != Some(deadline) {
+                self.armed = Some(deadline);
+                let at = self.epoch + deadline.as_duration();
+                match &mut self.sleep {
+                    Some(s) => s.as_mut().reset(at),
+                    None => self.sleep = Some(Box::pin(sleep_until(at))),
+                }
+            }
+            let sleep = self.sleep.as_mut().expect("armed above");
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            // The sleep fired (tokio never completes one early): loop to
+            // handle the deadline at the new `now`.
             self.armed = None;
             self.sleep = None;
-            let now = self.now();
-            self.conn.handle_timeout(now);
         }
-        fired
     }
 
     /// The next event, driving reads, writes and timers as needed.
@@ -456,6 +469,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             match self.phase {
                 Phase::Open => unreachable!("finishing an open connection"),
                 Phase::Finishing => {
+                    // Our own bound on the whole finish: the core's close
+                    // timer does not see the chunks this driver holds.
+                    let give_up = self.finish_deadline.get_or_insert_with(|| {
+                        let t = ::tokio::time::Instant::now() + self.conn.config().close_timeout;
+                        Box::pin(sleep_until(t))
+                    });
+                    if give_up.as_mut().poll(cx).is_ready() {
+                        self.out.clear();
+                        self.phase = Phase::ShuttingDown;
+                        continue;
+                    }
                     let flushed = match self.poll_write_out(cx) {
                         Poll::Ready(Ok(())) => true,
                         Poll::Ready(Err(_)) => {
@@ -464,16 +488,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         }
                         Poll::Pending => false,
                     };
-                    if self.conn.should_close_transport() {
-                        // Written or given up on (close timeout): proceed.
-                        if !flushed {
-                            self.out.clear();
-                        }
+                    // Only once our buffered chunks are written too: the
+                    // core counts them as sent when they leave its queue.
+                    if flushed && self.conn.should_close_transport() {
                         self.phase = Phase::ShuttingDown;
                         continue;
                     }
                     if self.poll_timers(cx) {
                         continue;
+                    }
+                    if self.read_eof {
+                        // nothing more to read: wait for the write, a timer
+                        // or the give-up deadline (all registered above)
+                        return Poll::Pending;
                     }
                     // A client waits for the server's EOF (§7.1.1); whatever
                     // arrives meanwhile is discarded by the connection.
@@ -512,6 +539,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Phase::Done => {
                     self.sleep = None;
+                    self.finish_deadline = None;
                     self.conn.input_buffer().clear();
                     return Poll::Ready(());
                 }
@@ -658,6 +686,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             epoch: ::tokio::time::Instant::now(),
             sleep: None,
             armed: None,
+            finish_deadline: None,
             phase: Phase::Open,
             end: None,
             end_reported: false,
@@ -764,6 +793,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             let mut inner = self.shared.lock();
             if inner.phase == Phase::Open && inner.conn.is_open() {
                 inner.conn.close(None)?;
+                drop(inner);
+                self.shared.wakers.wake_reader();
             }
         }
         match ready!(self.poll_flush_as(who, cx)) {
@@ -909,9 +940,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// Queue a close frame and flush it; the read half sees the handshake
-    /// complete.
+    /// complete (or time out after [`Config::close_timeout`]).
     pub async fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
         self.ws.shared.lock().conn.close(frame)?;
+        self.ws.shared.wakers.wake_reader();
         poll_fn(|cx| self.ws.poll_flush_as(WRITER, cx)).await
     }
 }

@@ -57,81 +57,35 @@ const WORKERS: usize = 2;
 
 // ------------------------------------------------------------ open files
 
-/// `getrlimit`/`setrlimit` from the C library std already links, declared
-/// here because `libc` is not a dev-dependency. `rlim_t` is 64 bits and
-/// `RLIMIT_NOFILE` is 7 on these targets (not on mips or sparc).
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64",
-    target_arch = "powerpc64",
-    target_arch = "s390x",
-    target_arch = "loongarch64"
-))]
+/// The open-file limit, through the `libc` crate.
 mod sys {
-    use std::ffi::c_int;
     use std::io;
-
-    #[repr(C)]
-    struct RLimit {
-        cur: u64,
-        max: u64,
-    }
-
-    extern "C" {
-        fn getrlimit(resource: c_int, rlim: *mut RLimit) -> c_int;
-        fn setrlimit(resource: c_int, rlim: *const RLimit) -> c_int;
-    }
-
-    const RLIMIT_NOFILE: c_int = 7;
 
     /// (soft, hard)
     pub fn nofile() -> io::Result<(u64, u64)> {
-        let mut r = RLimit { cur: 0, max: 0 };
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: `r` is a valid, writable `struct rlimit`.
-        if unsafe { getrlimit(RLIMIT_NOFILE, &mut r) } != 0 {
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok((r.cur, r.max))
+        // rlim_t is 32 bits on some targets
+        #[allow(clippy::unnecessary_cast)]
+        Ok((r.rlim_cur as u64, r.rlim_max as u64))
     }
 
     pub fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
-        let r = RLimit {
-            cur: soft,
-            max: hard,
+        let r = libc::rlimit {
+            rlim_cur: soft as libc::rlim_t,
+            rlim_max: hard as libc::rlim_t,
         };
         // SAFETY: `r` is a valid `struct rlimit`.
-        if unsafe { setrlimit(RLIMIT_NOFILE, &r) } != 0 {
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
-    }
-}
-
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64",
-    target_arch = "powerpc64",
-    target_arch = "s390x",
-    target_arch = "loongarch64"
-)))]
-mod sys {
-    use std::io;
-
-    fn unsupported() -> io::Error {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            "RLIMIT_NOFILE FFI not declared for this architecture (use the libc crate)",
-        )
-    }
-
-    pub fn nofile() -> io::Result<(u64, u64)> {
-        Err(unsupported())
-    }
-
-    pub fn set_nofile(_soft: u64, _hard: u64) -> io::Result<()> {
-        Err(unsupported())
     }
 }
 
@@ -181,6 +135,21 @@ fn open_fds(pid: Option<u32>) -> usize {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Return freed heap memory to the OS (glibc), so RSS shows what is live
+/// rather than what the allocator keeps cached. `false` where unavailable.
+fn trim_heap() -> bool {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: malloc_trim only takes a size and is thread-safe.
+        unsafe { libc::malloc_trim(0) };
+        true
+    }
+    #[cfg(not(target_env = "gnu"))]
+    {
+        false
+    }
 }
 
 // ---------------------------------------------------------------- server
@@ -476,24 +445,46 @@ impl Server {
         }
     }
 
+    /// Send `command` to the child server and return its answer line.
+    fn ask(
+        stdin: &mut Option<ChildStdin>,
+        stdout: &mut BufReader<ChildStdout>,
+        command: &str,
+        answer: &str,
+    ) -> String {
+        let stdin = stdin.as_mut().expect("child stdin open");
+        stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("write to the echo server child");
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = stdout.read_line(&mut line).expect("read child stdout");
+            assert!(n > 0, "the echo server child process exited");
+            if let Some(at) = line.find(answer) {
+                return line[at..].trim_end().to_owned();
+            }
+        }
+    }
+
     fn stats(&mut self) -> ServerSnapshot {
         match self {
             Server::InProcess { stats, .. } => stats.snapshot(),
             Server::Child { stdin, stdout, .. } => {
-                let stdin = stdin.as_mut().expect("child stdin open");
-                stdin
-                    .write_all(b"stats\n")
-                    .and_then(|()| stdin.flush())
-                    .expect("ask the echo server child for its counters");
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    let n = stdout.read_line(&mut line).expect("read child stdout");
-                    assert!(n > 0, "the echo server child process exited");
-                    if let Some(snap) = ServerSnapshot::parse(&line) {
-                        return snap;
-                    }
-                }
+                let line = Server::ask(stdin, stdout, "stats", "STATS ");
+                ServerSnapshot::parse(&line).expect("a STATS line")
+            }
+        }
+    }
+
+    /// [`trim_heap`] in the server's process (and in this one).
+    fn trim_heap(&mut self) -> bool {
+        let here = trim_heap();
+        match self {
+            Server::InProcess { .. } => here,
+            Server::Child { stdin, stdout, .. } => {
+                Server::ask(stdin, stdout, "trim", "TRIMMED ") == "TRIMMED true" && here
             }
         }
     }
@@ -537,7 +528,8 @@ impl Drop for Server {
 /// load test started it (environment variable [`CHILD_ENV`]).
 ///
 /// Protocol on stdio: prints `LISTENING <addr>`, then answers each `stats`
-/// line on stdin with a `STATS ...` line, and exits at EOF.
+/// line on stdin with a `STATS ...` line and each `trim` line with
+/// `TRIMMED <bool>` (see [`trim_heap`]), and exits at EOF.
 #[test]
 #[ignore = "helper process of ten_thousand_concurrent_connections"]
 fn echo_server_child_process() {
@@ -560,8 +552,10 @@ fn echo_server_child_process() {
     println!("LISTENING {addr}");
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        if line.trim() == "stats" {
-            println!("{}", stats.snapshot());
+        match line.trim() {
+            "stats" => println!("{}", stats.snapshot()),
+            "trim" => println!("TRIMMED {}", trim_heap()),
+            _ => {}
         }
     }
     // the load test is done (or gone): exit without tearing down the tasks
@@ -875,6 +869,8 @@ struct Report {
     mem_open: ((u64, u64), (u64, u64)),
     fds_open: (usize, usize),
     mem_exchanged: ((u64, u64), (u64, u64)),
+    /// After [`trim_heap`]; `None` where that is unavailable.
+    mem_exchanged_trimmed: Option<((u64, u64), (u64, u64))>,
 }
 
 /// (client process, server process) memory; the same in-process.
@@ -901,15 +897,14 @@ async fn drive(clients: Arc<Clients>, server: &mut Server, report: &mut Report) 
     clients.all_exchanged.wait().await;
     report.exchange = exchange_start.elapsed();
     report.mem_exchanged = memory(server);
+    report.mem_exchanged_trimmed = server.trim_heap().then(|| memory(server));
     clients.close.wait().await;
 
     let close_start = Instant::now();
-    for task in tasks {
+    for (conn, task) in tasks.into_iter().enumerate() {
         if let Err(e) = task.await {
             // a panicking client would have hung the barriers; still report
-            clients
-                .stats
-                .note(usize::MAX, format_args!("task failed: {e}"));
+            clients.stats.note(conn, format_args!("task failed: {e}"));
             clients.stats.close_errors.fetch_add(1, Relaxed);
         }
     }
@@ -1001,14 +996,20 @@ fn ten_thousand_concurrent_connections() {
     let stats = &clients.stats;
     if outcome.is_err() {
         let snap = server.stats();
+        let hint = if cfg!(debug_assertions) {
+            " (a debug build is too slow for this test: use --release)"
+        } else {
+            ""
+        };
         panic!(
-            "load test timed out after {OVERALL_TIMEOUT:?}\n  clients: {}\n  server:  {snap}",
+            "load test timed out after {OVERALL_TIMEOUT:?}{hint}\n  clients: {}\n  server:  {snap}",
             stats.summary()
         );
     }
     // the server closes its side first, then finishes its task
     let end = server.stats_until(Duration::from_secs(10), |s| s.open == 0);
     let mem_after = memory(&server);
+    let mem_after_trimmed = server.trim_heap().then(|| memory(&server));
     drop(rt);
 
     let per_process = mode == Mode::Child;
@@ -1045,19 +1046,27 @@ fn ten_thousand_concurrent_connections() {
     println!("  exchange phase               {:>8.2?}", report.exchange);
     println!("  close phase                  {:>8.2?}", report.close);
     println!("  total                        {:>8.2?}", total.elapsed());
-    println!(
-        "  open files when all open:    clients {}, server {}",
-        report.fds_open.0,
-        if per_process {
-            report.fds_open.1.to_string()
-        } else {
-            "(same process)".to_owned()
-        }
-    );
+    if per_process {
+        println!(
+            "  open files when all open:    server {}, clients {}",
+            report.fds_open.1, report.fds_open.0
+        );
+    } else {
+        println!(
+            "  open files when all open:    {} (server + clients)",
+            report.fds_open.0
+        );
+    }
     show("before connecting:", mem_before);
     show("all open, before exchange:", report.mem_open);
     show("all open, after exchange:", report.mem_exchanged);
+    if let Some(m) = report.mem_exchanged_trimmed {
+        show("  same, after malloc_trim:", m);
+    }
     show("after all closed:", mem_after);
+    if let Some(m) = mem_after_trimmed {
+        show("  same, after malloc_trim:", m);
+    }
     println!("  clients: {}", stats.summary());
     println!("  server:  {end}");
 

@@ -15,11 +15,16 @@ mod common;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{stream, Sink, SinkExt, StreamExt};
-use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{
+    duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout, Instant};
 use wsproto::frame::{FrameDecoder, OpCode};
@@ -46,6 +51,18 @@ async fn within<F: Future>(fut: F) -> F::Output {
         Err(_) => panic!("timed out after {LIMIT:?}: hang or deadlock"),
     }
 }
+
+/// Await a wait that only a timer of the stream can end: it must finish
+/// well within `PROMPT` (an outer timeout also wakes the task, which would
+/// otherwise hide a timer that never wakes it).
+async fn prompt<F: Future>(fut: F) -> F::Output {
+    match timeout(PROMPT, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("not done after {PROMPT:?}: a timer did not wake the stream"),
+    }
+}
+
+const PROMPT: Duration = Duration::from_secs(3);
 
 /// `Some(output)` if `fut` finishes within `d`, `None` if it is still pending.
 async fn finishes_within<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
@@ -695,7 +712,7 @@ async fn keepalive_pings_an_idle_peer_that_answers() {
     let start = Instant::now();
     let mut pings = 0;
     while pings < 6 {
-        match within(peer.next_event()).await {
+        match prompt(peer.next_event()).await {
             Some(Event::Ping(_)) => pings += 1,
             other => panic!("expected a keepalive ping, got {other:?}"),
         }
@@ -727,7 +744,7 @@ async fn keepalive_gives_up_on_a_silent_peer() {
     let mut server = server.unwrap();
     let start = Instant::now();
     // the peer never reads nor writes
-    let end = within(server.next()).await;
+    let end = prompt(server.next()).await;
     let elapsed = start.elapsed();
     assert!(end.is_none(), "{end:?}");
     assert_eq!(
@@ -879,7 +896,7 @@ async fn client_gives_up_waiting_for_server_eof_after_close_timeout() {
     peer.conn.close(None).unwrap();
     peer.flush().await;
     let start = Instant::now();
-    assert!(within(client.next()).await.is_none());
+    assert!(prompt(client.next()).await.is_none());
     let elapsed = start.elapsed();
     assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
@@ -895,9 +912,14 @@ async fn close_times_out_when_peer_never_replies() {
         within(async { tokio::join!(accept(b, scfg), RawPeer::client(a, cfg())) }).await;
     let mut server = server.unwrap();
     let start = Instant::now();
-    let reason = within(server.close(None)).await.unwrap();
+    let reason = prompt(server.close(None)).await.unwrap();
     assert_eq!(reason, CloseReason::TimedOut(Timeout::CloseHandshake));
     assert!(start.elapsed() >= Duration::from_millis(250));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -1007,6 +1029,8 @@ async fn protocol_error_case(server_cfg: Config, bad: Vec<u8>, code: u16) -> Err
         other => panic!("expected an error, got {other:?}"),
     };
     assert_eq!(err.close_code(), Some(CloseCode(code)), "{err:?}");
+    // a failure is reported as the error, not as a close reason
+    assert_eq!(server.close_reason(), None);
     // sends report why the connection ended
     match within(server.send(Message::text("x"))).await {
         Err(Error::Ws(e)) => assert_eq!(e.close_code(), Some(CloseCode(code))),
@@ -1391,12 +1415,27 @@ async fn a_ping_flood_cannot_grow_our_output() {
         wr.write_all(&batch).await.unwrap();
         wr
     });
+    // the server reads the whole flood while its writes are blocked; sample
+    // its queue while it does (cancelling `next` between polls is harmless)
     let mut max_pending = 0;
-    // the server reads the whole flood while its writes are blocked
-    let m = within(server.next()).await.unwrap().unwrap();
-    assert_eq!(m, Message::text("done"));
+    let mut samples = 0;
+    let m = within(async {
+        loop {
+            if let Some(m) = finishes_within(Duration::from_millis(1), server.next()).await {
+                break m;
+            }
+            samples += 1;
+            max_pending = max_pending.max(server.with_connection(|c| c.pending_output()));
+        }
+    })
+    .await;
+    assert_eq!(m.unwrap().unwrap(), Message::text("done"));
     max_pending = max_pending.max(server.with_connection(|c| c.pending_output()));
-    assert!(max_pending <= 200, "pending output {max_pending}");
+    // one coalesced pong (2 + 125 bytes) at most
+    assert!(
+        max_pending <= 127,
+        "pending output {max_pending} ({samples} samples)"
+    );
     let _wr = within(flood).await.unwrap();
     // now the peer reads: some pongs, the last one answering the last ping,
     // then our reply
@@ -1514,9 +1553,34 @@ async fn split_close_with_times_out_when_peer_never_replies() {
     });
     sleep(Duration::from_millis(50)).await; // the reader is parked
     within(tx.close_with(None)).await.unwrap();
-    let (ended, reason) = within(reader).await.unwrap();
+    let (ended, reason) = prompt(reader).await.unwrap();
     assert!(ended);
     assert_eq!(reason, Some(CloseReason::TimedOut(Timeout::CloseHandshake)));
+}
+
+/// A server with `queued` bytes of one binary message queued (not yet
+/// written) over a 16 KiB pipe, and a raw client peer.
+async fn write_blocked_server(
+    queued: usize,
+) -> (
+    tokio::task::JoinHandle<(Option<Result<Message, Error>>, Option<CloseReason>)>,
+    RawPeer<DuplexStream>,
+) {
+    let (a, b) = duplex(16 * 1024);
+    let (server, peer) =
+        within(async { tokio::join!(accept(b, cfg()), RawPeer::client(a, cfg())) }).await;
+    let mut server = server.unwrap();
+    within(server.feed(Message::binary(vec![7u8; queued])))
+        .await
+        .unwrap();
+    let app = tokio::spawn(async move {
+        let first = server.next().await;
+        let _ = server.next().await;
+        (first, server.close_reason())
+    });
+    // let the server fill the pipe and park
+    sleep(Duration::from_millis(50)).await;
+    (app, peer)
 }
 
 #[tokio::test]
@@ -1524,75 +1588,151 @@ async fn close_reply_is_not_lost_when_the_transport_is_write_blocked() {
     // The server has 256 KiB queued when the peer's close arrives, and the
     // 16 KiB pipe is full. The peer must still get the whole message and the
     // close reply (not a truncated frame followed by EOF).
-    let (a, b) = duplex(16 * 1024);
-    let (server, peer) =
-        within(async { tokio::join!(accept(b, cfg()), RawPeer::client(a, cfg())) }).await;
-    let mut server = server.unwrap();
-    let mut peer = peer;
-    within(server.feed(Message::binary(vec![7u8; 256 * 1024])))
-        .await
-        .unwrap();
-    let app = tokio::spawn(async move {
-        let r = server.next().await;
-        (r.is_none(), server.close_reason())
-    });
+    let (app, mut peer) = write_blocked_server(256 * 1024).await;
     peer.conn
         .close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))
         .unwrap();
     peer.flush().await;
-    sleep(Duration::from_millis(100)).await;
-    let m = within(peer.next_non_control()).await;
-    assert_eq!(
-        m,
-        Some(Event::Message(Message::binary(vec![7u8; 256 * 1024])))
-    );
+    sleep(Duration::from_millis(50)).await;
+    match within(peer.next_non_control()).await {
+        Some(Event::Message(m)) => assert!(m == Message::binary(vec![7u8; 256 * 1024])),
+        other => panic!("expected the 256 KiB message, got {other:?}"),
+    }
     assert!(matches!(
         within(peer.next_event()).await,
         Some(Event::Closed(CloseReason::Clean { .. }))
     ));
-    let (ended, reason) = within(app).await.unwrap();
-    assert!(ended);
+    let (first, reason) = within(app).await.unwrap();
+    assert!(first.is_none());
     assert!(reason.unwrap().is_clean());
 }
 
+#[tokio::test]
+async fn error_close_frame_is_not_lost_when_the_transport_is_write_blocked() {
+    let (app, mut peer) = write_blocked_server(256 * 1024).await;
+    peer.write_raw(&raw_client_frame(0x83, b"")).await;
+    sleep(Duration::from_millis(50)).await;
+    // the frame that had started going out is completed, then the close
+    // frame follows (RFC 6455 §7.1.7)
+    match within(peer.next_non_control()).await {
+        Some(Event::Message(m)) => assert_eq!(m.len(), 256 * 1024),
+        Some(Event::Closed(r)) => assert_close_code(&r, 1002),
+        other => panic!("expected the message or the close frame, got {other:?}"),
+    }
+    if peer.conn.state() != ConnectionState::Closed {
+        match within(peer.next_non_control()).await {
+            Some(Event::Closed(r)) => assert_close_code(&r, 1002),
+            other => panic!("expected the 1002 close frame, got {other:?}"),
+        }
+    }
+    within(peer.expect_eof()).await;
+    drop(peer);
+    let (first, _) = within(app).await.unwrap();
+    assert_eq!(
+        first.unwrap().unwrap_err().close_code(),
+        Some(CloseCode::PROTOCOL_ERROR)
+    );
+}
+
+/// A transport that counts reads, to detect busy polling.
+struct CountingReads<S> {
+    inner: S,
+    reads: Arc<AtomicUsize>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for CountingReads<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountingReads<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The peer sends a close frame, half-closes (EOF) and stops reading while
+/// more than 64 frames are still queued on our side (so the Connection's
+/// queue is not empty and the transport cannot be closed yet). Returns
+/// whether the stream ended, how, and how many reads it made meanwhile.
+async fn finishing_after_peer_eof() -> (bool, Option<CloseReason>, usize, Duration) {
+    let (a, b) = duplex(1024);
+    let reads = Arc::new(AtomicUsize::new(0));
+    let io = CountingReads {
+        inner: b,
+        reads: reads.clone(),
+    };
+    let mut scfg = cfg();
+    scfg.close_timeout = Duration::from_millis(500);
+    let (server, peer) = tokio::join!(accept(io, scfg), RawPeer::client(a, cfg()));
+    let mut server = server.unwrap();
+    let mut peer = peer;
+    for i in 0..200 {
+        server
+            .feed(Message::text(format!("{i:0>90}")))
+            .await
+            .unwrap();
+    }
+    peer.conn.close(None).unwrap();
+    peer.flush().await;
+    peer.io.shutdown().await.unwrap(); // EOF for the server
+    reads.store(0, Ordering::Relaxed);
+    let start = Instant::now();
+    let end = server.next().await;
+    let elapsed = start.elapsed();
+    (
+        end.is_none(),
+        server.close_reason(),
+        reads.load(Ordering::Relaxed),
+        elapsed,
+    )
+}
+
 #[test]
-fn finishing_does_not_spin_on_eof_while_write_blocked() {
-    // The peer sends a close frame, half-closes (EOF) and stops reading while
-    // more than 64 frames are queued on our side. The stream must wait
-    // (until the peer reads or close_timeout) without spinning; a spin on
-    // a current-thread runtime never yields, so this runs under a watchdog.
+fn finishing_after_peer_eof_does_not_hang() {
+    // A spin that never yields would hang a current-thread runtime for good
+    // (its timers could not fire), so this runs under a thread watchdog.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let r = rt.block_on(async {
-            let (a, b) = duplex(1024);
-            let mut scfg = cfg();
-            scfg.close_timeout = Duration::from_millis(300);
-            let (server, peer) = tokio::join!(accept(b, scfg), RawPeer::client(a, cfg()));
-            let mut server = server.unwrap();
-            let mut peer = peer;
-            for i in 0..200 {
-                server
-                    .feed(Message::text(format!("{i:0>90}")))
-                    .await
-                    .unwrap();
-            }
-            peer.conn.close(None).unwrap();
-            peer.flush().await;
-            peer.io.shutdown().await.unwrap(); // EOF for the server
-            let end = server.next().await;
-            (end.is_none(), server.close_reason())
-        });
-        let _ = done_tx.send(r);
+        let _ = done_tx.send(rt.block_on(finishing_after_peer_eof()));
     });
     match done_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok((ended, reason)) => {
+        Ok((ended, reason, _, elapsed)) => {
             assert!(ended);
-            assert!(reason.is_some());
+            assert!(reason.unwrap().is_clean());
+            // the peer never reads: we give up after close_timeout
+            assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
         }
-        Err(_) => panic!("the stream spun or hung after the peer's EOF"),
+        Err(_) => panic!("the stream hung after the peer's EOF"),
     }
+}
+
+#[tokio::test]
+async fn finishing_after_peer_eof_does_not_busy_poll() {
+    let (ended, _, reads, elapsed) = within(finishing_after_peer_eof()).await;
+    assert!(ended);
+    assert!(
+        reads < 100,
+        "{reads} reads of an EOF'd transport in {elapsed:?}: busy polling"
+    );
 }

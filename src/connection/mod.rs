@@ -133,6 +133,13 @@ impl core::fmt::Debug for Connection {
     }
 }
 
+/// An input buffer with more spare room than this after a frame is replaced
+/// by a fresh, small one.
+const SHRINK_ABOVE: usize = 64 * 1024;
+/// Leftover input up to this size is copied into a fresh buffer to release
+/// a large allocation (larger leftovers keep it: it is still in use).
+const DETACH_MAX: usize = 16 * 1024;
+
 enum Step {
     Event(Event),
     Continue,
@@ -388,26 +395,28 @@ impl Connection {
     /// large (zero copy), copied when small so that a retained message does
     /// not pin a large buffer (see `Config::min_zero_copy`).
     fn take_payload(&mut self, n: usize) -> Bytes {
-        let data = if n >= self.config.min_zero_copy && n > 0 {
-            self.decoder.take(&mut self.input, n)
+        if n >= self.config.min_zero_copy && n > 0 {
+            let data = self.decoder.take(&mut self.input, n);
+            // What is left still points into the allocation the message now
+            // owns: detach it (cheap while it is small) so the allocation
+            // lives exactly as long as the message.
+            if self.input.len() <= DETACH_MAX {
+                self.input = BytesMut::from(&self.input[..]);
+            }
+            data
         } else {
             let data = Bytes::copy_from_slice(&self.input[..n]);
             self.decoder.advance(&mut self.input, n);
+            self.shrink_input();
             data
-        };
-        self.shrink_input();
-        data
+        }
     }
 
     /// After a large frame, move what is left into a small buffer so the
-    /// large allocation is released (or stays only with the message that
-    /// shares it) instead of serving every later read.
+    /// large allocation is released instead of serving every later read.
     fn shrink_input(&mut self) {
-        const KEEP: usize = 64 * 1024;
-        if self.input.capacity() > KEEP && self.input.len() <= KEEP / 2 {
-            let mut fresh = BytesMut::with_capacity(self.input.len().max(8 * 1024));
-            fresh.extend_from_slice(&self.input);
-            self.input = fresh;
+        if self.input.capacity() > SHRINK_ABOVE && self.input.len() <= DETACH_MAX {
+            self.input = BytesMut::from(&self.input[..]);
         }
     }
 

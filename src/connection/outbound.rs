@@ -107,17 +107,21 @@ impl Outbound {
             h.mask = Some(key);
             let n = h.encode(&mut head);
             let total = n + payload.len();
-            let buf = if total <= COALESCE_MAX {
-                self.carve(total)
-            } else {
-                self.scratch_owned(total)
-            };
+            if total > COALESCE_MAX {
+                // a buffer of its own, so a large frame never pins the
+                // scratch arena (nor the arena it)
+                let mut buf = BytesMut::with_capacity(total);
+                buf.put_slice(&head[..n]);
+                buf.put_slice(&payload);
+                apply_mask(&mut buf[n..], key, 0);
+                return (buf.freeze(), None);
+            }
+            let buf = self.carve(total);
             buf.put_slice(&head[..n]);
             let start = buf.len();
             buf.put_slice(&payload);
             apply_mask(&mut buf[start..], key, 0);
-            let out = buf.split().freeze();
-            (out, None)
+            (buf.split().freeze(), None)
         } else {
             let n = h.encode(&mut head);
             if payload.len() <= COALESCE_MAX {
@@ -131,15 +135,6 @@ impl Outbound {
                 (buf.split().freeze(), Some(payload))
             }
         }
-    }
-
-    /// A buffer of its own for a large masked frame (so it does not pin the
-    /// scratch arena).
-    fn scratch_owned(&mut self, len: usize) -> &mut BytesMut {
-        // Reuse the scratch field as the carrier; the large block is split
-        // off whole, leaving an empty buffer the next `carve` replaces.
-        self.scratch = BytesMut::with_capacity(len);
-        &mut self.scratch
     }
 
     /// Queue a frame behind everything already queued.
