@@ -35,13 +35,11 @@
 //! ```
 
 use std::boxed::Box;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 use std::vec;
-use std::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
@@ -125,8 +123,6 @@ pub struct WebSocket<S: Stream> {
     epoch: std::time::Instant,
     finished: bool,
     read_buf: Box<[u8]>,
-    /// Chunks taken from the connection, not yet fully written.
-    unwritten: VecDeque<Bytes>,
 }
 
 impl<S: Stream> fmt::Debug for WebSocket<S> {
@@ -205,7 +201,6 @@ impl<S: Stream> WebSocket<S> {
             epoch: std::time::Instant::now(),
             finished: false,
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
-            unwritten: VecDeque::new(),
         }
     }
 
@@ -315,40 +310,24 @@ impl<S: Stream> WebSocket<S> {
         }
     }
 
-    /// Write everything the connection has queued (vectored writes).
-    ///
-    /// Bytes taken from the connection but not yet written (after a write
-    /// timeout, say) are kept and go out first on the next call, so the
-    /// frame stream is never corrupted.
+    /// Write everything the connection has queued (vectored writes). What a
+    /// failed or timed-out write leaves stays queued in the connection and
+    /// goes out first on the next call, so the frame stream is never
+    /// corrupted.
     pub fn flush(&mut self) -> Result<(), Error> {
-        let chunks = &mut self.unwritten;
         loop {
-            while chunks.len() < 64 {
-                match self.conn.poll_transmit() {
-                    Some(c) => chunks.push_back(c),
-                    None => break,
-                }
-            }
-            if chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let k = self.conn.transmit_slices(&mut slices);
+            if k == 0 {
                 break;
             }
-            let slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
-            let mut n = match self.stream.write_vectored(&slices) {
+            let n = match self.stream.write_vectored(&slices[..k]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
-            while n > 0 {
-                let front = chunks.front_mut().expect("wrote more than was queued");
-                if n >= front.len() {
-                    n -= front.len();
-                    chunks.pop_front();
-                } else {
-                    let _ = front.split_to(n);
-                    n = 0;
-                }
-            }
+            self.conn.advance_transmit(n);
         }
         self.stream.flush()?;
         Ok(())

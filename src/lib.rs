@@ -65,7 +65,7 @@
 //! * `std` (default): `std::error::Error` impls, `From<Error> for io::Error`,
 //!   [`OsMaskSource`] (masking keys from the OS RNG), [`Connection::new`] for
 //!   clients, and the [`blocking`] adapter.
-//! * `tokio`: the [`tokio`](crate::tokio) adapter (`Stream` + `Sink`).
+//! * `tokio`: the [`tokio`] adapter (`Stream` + `Sink`).
 //! * `arbitrary`: `arbitrary::Arbitrary` for the value types, for fuzzing.
 
 #![no_std]

@@ -3,8 +3,7 @@
 //! [`WebSocketStream`] runs a [`Connection`] over any
 //! `AsyncRead + AsyncWrite + Unpin` transport — a `TcpStream`, a TLS stream,
 //! hyper's upgraded connection — and implements the ecosystem's traits:
-//! [`Stream`](futures_core::Stream)`<Item = Result<Message, Error>>` and
-//! [`Sink`](futures_sink::Sink)`<Message>`.
+//! [`Stream`]`<Item = Result<Message, Error>>` and [`Sink`]`<Message>`.
 //!
 //! What it does for you:
 //! * pongs and close replies are written while you read, even if you never
@@ -52,7 +51,6 @@
 //! ```
 
 use std::boxed::Box;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
@@ -60,7 +58,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
-use std::vec::Vec;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
@@ -283,8 +280,6 @@ enum Phase {
 struct Inner<S> {
     io: S,
     conn: Connection,
-    /// Chunks taken from the connection, not yet fully written.
-    out: VecDeque<Bytes>,
     epoch: ::tokio::time::Instant,
     sleep: Option<Pin<Box<Sleep>>>,
     /// The deadline `sleep` is set to.
@@ -309,45 +304,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Instant::from_duration(self.epoch.elapsed())
     }
 
-    /// Write queued output. `Ready(Ok)` once everything is written and
-    /// flushed.
+    /// Write queued output straight from the connection's queue (vectored).
+    /// `Ready(Ok)` once everything is written and flushed.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            while self.out.len() < MAX_IOV {
-                match self.conn.poll_transmit() {
-                    Some(c) => self.out.push_back(c),
-                    None => break,
-                }
-            }
-            if self.out.is_empty() {
-                return Pin::new(&mut self.io).poll_flush(cx);
-            }
             let n = if self.io.is_write_vectored() {
-                let slices: Vec<IoSlice<'_>> = self.out.iter().map(|c| IoSlice::new(c)).collect();
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let k = self.conn.transmit_slices(&mut slices);
+                if k == 0 {
+                    return Pin::new(&mut self.io).poll_flush(cx);
+                }
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?
             } else {
-                let front = self.out.front().expect("not empty");
-                ready!(Pin::new(&mut self.io).poll_write(cx, front))?
+                let Some(chunk) = self.conn.peek_transmit() else {
+                    return Pin::new(&mut self.io).poll_flush(cx);
+                };
+                ready!(Pin::new(&mut self.io).poll_write(cx, chunk))?
             };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            let mut n = n;
-            while n > 0 {
-                let front = self.out.front_mut().expect("wrote more than was queued");
-                if n >= front.len() {
-                    n -= front.len();
-                    self.out.pop_front();
-                } else {
-                    let _ = front.split_to(n);
-                    n = 0;
-                }
-            }
+            self.conn.advance_transmit(n);
         }
     }
 
     fn out_pending(&self) -> usize {
-        self.conn.pending_output() + self.out.iter().map(Bytes::len).sum::<usize>()
+        self.conn.pending_output()
     }
 
     /// One read into the connection. `Ready(Ok(0))` is EOF (already handed
@@ -458,7 +440,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn io_failed(&mut self) {
         self.phase = Phase::Done;
         self.end_reported = true;
-        self.out.clear();
     }
 
     /// Close the transport as the state machine says: flush, wait for
@@ -476,7 +457,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         Box::pin(sleep_until(t))
                     });
                     if give_up.as_mut().poll(cx).is_ready() {
-                        self.out.clear();
                         self.phase = Phase::ShuttingDown;
                         continue;
                     }
@@ -682,7 +662,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         let inner = Inner {
             io,
             conn,
-            out: VecDeque::new(),
             epoch: ::tokio::time::Instant::now(),
             sleep: None,
             armed: None,
@@ -848,8 +827,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
     type Item = Result<Message, Error>;
 
     /// Messages; pings, pongs and the close handshake are handled inside.
-    /// Ends (`None`) when the connection is closed; [`close_reason`]
-    /// (WebSocketStream::close_reason) says how.
+    /// Ends (`None`) when the connection is closed;
+    /// [`close_reason`](WebSocketStream::close_reason) says how.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         poll_next_message(&self, cx)
     }

@@ -131,7 +131,9 @@ fn one_way(input: &Input, sender_role: Role) {
 
     let mut expect = Vec::new();
     let mut sent = Vec::new();
-    let mut last_ping = None;
+    // every ping sent; the receiver answers the latest 16 (older unsent
+    // pongs are dropped, RFC 6455 §5.5.3)
+    let mut pings_sent = Vec::new();
     let mut ping_no = 0u32;
     let mut ping = |tx: &mut Connection, expect: &mut Vec<Expect>| {
         ping_no += 1;
@@ -146,7 +148,7 @@ fn one_way(input: &Input, sender_role: Role) {
         match &spec.cuts {
             None => {
                 if spec.pings & 1 != 0 {
-                    last_ping = Some(ping(&mut tx, &mut expect));
+                    pings_sent.push(ping(&mut tx, &mut expect));
                 }
                 tx.send(m.clone()).expect("send");
                 expect.push(Expect::Msg(m.clone()));
@@ -165,7 +167,7 @@ fn one_way(input: &Input, sender_role: Role) {
                         expect.push(Expect::Msg(m.clone()));
                     }
                     if i < 8 && spec.pings & (1 << i) != 0 {
-                        last_ping = Some(ping(&mut tx, &mut expect));
+                        pings_sent.push(ping(&mut tx, &mut expect));
                     }
                 }
             }
@@ -207,16 +209,15 @@ fn one_way(input: &Input, sender_role: Role) {
     );
     assert_eq!(rx.poll_event(), Ok(None));
 
-    // The answer: the latest pong, then the close reply.
+    // The answer: the latest 16 pongs, then the close reply.
     let back = output(&mut rx);
     let mut check = WireChecker::new(sender_role.peer());
     check.feed(&back);
     assert!(check.at_frame_boundary());
     let events = receive_all(&mut tx, &back, &input.back_sizes, false);
     let mut want = Vec::new();
-    if let Some(p) = last_ping {
-        want.push(Event::Pong(p));
-    }
+    let keep = pings_sent.len().saturating_sub(16);
+    want.extend(pings_sent.into_iter().skip(keep).map(Event::Pong));
     want.push(Event::Closed(CloseReason::Clean {
         initiator: Initiator::Local,
         peer_frame: close.map(|f| CloseFrame::new(f.code, "")),

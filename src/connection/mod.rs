@@ -353,7 +353,7 @@ impl Connection {
                 // so also while our own close awaits its reply (§5.5.1 only
                 // forbids data frames after a close).
                 if self.config.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
-                    self.out.set_pong(payload.clone(), self.masks.as_mut());
+                    self.out.push_pong(payload.clone(), self.masks.as_mut());
                 }
                 Event::Ping(payload)
             }
@@ -625,8 +625,9 @@ impl Connection {
     }
 
     /// Queue a pong (payload at most 125 bytes): the answer to a ping when
-    /// [`Config::auto_pong`] is off, or an unsolicited heartbeat (§5.5.3). A
-    /// pong not yet sent is replaced by a newer one.
+    /// [`Config::auto_pong`] is off, or an unsolicited heartbeat (§5.5.3).
+    /// Pongs jump the data queue; of many pongs not yet sent, only the
+    /// latest 16 are kept.
     pub fn pong(&mut self, payload: Bytes) -> Result<(), SendError<Bytes>> {
         // allowed while closing, as the automatic pong is (§5.5.2)
         if matches!(self.state, State::Closed(_)) {
@@ -641,7 +642,7 @@ impl Connection {
                 value: payload,
             });
         }
-        self.out.set_pong(payload, self.masks.as_mut());
+        self.out.push_pong(payload, self.masks.as_mut());
         Ok(())
     }
 
@@ -679,19 +680,71 @@ impl Connection {
 
     // ---------------------------------------------------------------- output
 
-    /// The next chunk of bytes to write, in wire order; `None` when nothing is
-    /// queued. Write each chunk completely before asking for the next (keep
-    /// the unwritten rest of a partial write yourself). Chunks may be gathered
-    /// for a vectored write.
+    /// The next chunk of bytes to write, in wire order, handed over for
+    /// good; `None` when nothing is queued. Write each chunk completely
+    /// before asking for the next, keeping the unwritten rest of a partial
+    /// write yourself — the connection counts the chunk as sent. Drivers that
+    /// can write in place should prefer [`peek_transmit`](Self::peek_transmit)
+    /// or [`transmit_slices`](Self::transmit_slices) with
+    /// [`advance_transmit`](Self::advance_transmit): then
+    /// [`pending_output`](Self::pending_output),
+    /// [`should_close_transport`](Self::should_close_transport) and the
+    /// [`Limits::max_outbound`](crate::Limits::max_outbound) check count
+    /// exactly what has not reached the transport.
+    ///
+    /// Call it after every event (or at least before handling many): pongs
+    /// queue up (the latest 16 are kept), and echoes queued before a later
+    /// protocol error still go out ahead of the close frame.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         let chunk = self.out.poll_transmit();
-        if self.out.take_ping_went_out() {
-            self.timers.ping_went_out();
-        }
+        self.note_ping_out();
         chunk
     }
 
-    /// Bytes queued for sending.
+    /// The next bytes to write, left queued until
+    /// [`advance_transmit`](Self::advance_transmit) says how many were
+    /// written; `None` when nothing is queued.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, Message, Role};
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// conn.send(Message::text("hi")).unwrap();
+    /// let written = conn.peek_transmit().map(|b| b.len().min(3)).unwrap(); // a short write
+    /// conn.advance_transmit(written);
+    /// assert_eq!(conn.peek_transmit(), Some(&b"i"[..]));
+    /// conn.advance_transmit(1);
+    /// assert!(!conn.wants_write());
+    /// ```
+    pub fn peek_transmit(&mut self) -> Option<&[u8]> {
+        self.out.peek()
+    }
+
+    /// Fill `dst` with the next chunks to write, for one vectored write;
+    /// returns how many slots were filled. Nothing is removed until
+    /// [`advance_transmit`](Self::advance_transmit).
+    #[cfg(feature = "std")]
+    pub fn transmit_slices<'a>(&'a mut self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        self.out.fill_slices(dst)
+    }
+
+    /// `n` bytes of what [`peek_transmit`](Self::peek_transmit) or
+    /// [`transmit_slices`](Self::transmit_slices) showed were written.
+    ///
+    /// # Panics
+    /// If `n` is more than [`pending_output`](Self::pending_output).
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.out.advance(n);
+        self.note_ping_out();
+    }
+
+    fn note_ping_out(&mut self) {
+        if self.out.take_ping_went_out() {
+            self.timers.ping_went_out();
+        }
+    }
+
+    /// Bytes queued for sending (not counting chunks already handed out by
+    /// [`poll_transmit`](Self::poll_transmit)).
     pub fn pending_output(&self) -> usize {
         self.out.pending_bytes()
     }

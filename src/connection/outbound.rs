@@ -1,11 +1,16 @@
 //! The outbound queue: frames encoded at command time, handed out as chunks
 //! in wire order.
-
-use alloc::collections::VecDeque;
+//!
+//! Two ways out: `poll_transmit` hands a chunk over for good (the driver
+//! keeps what it could not write), while `peek`/`fill_slices` + `advance`
+//! leave bytes here until they are written, so "everything is flushed"
+//! (`should_close_transport`) and the `max_outbound` limit count exactly
+//! what has not reached the transport.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::frame::{CloseFrame, FrameHeader, OpCode};
 use crate::mask::{apply_mask, MaskSource};
@@ -16,32 +21,44 @@ use crate::Role;
 const COALESCE_MAX: usize = 256;
 /// Size of the arena small headers and frames are carved from.
 const SCRATCH_BLOCK: usize = 2048;
+/// Pongs waiting to go out. Beyond this the oldest is dropped: RFC 6455
+/// §5.5.3 lets an endpoint answer only the latest ping, so a ping flood from
+/// a peer that does not read costs at most this many small frames, while a
+/// burst of pings (Autobahn 2.10) still gets one pong each.
+const MAX_PENDING_PONGS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Data,
+    Close,
+    Pong,
+    KeepalivePing,
+}
 
 #[derive(Debug)]
 struct Chunk {
     data: Bytes,
     /// Last chunk of a frame.
     frame_end: bool,
-    /// Part of a close frame.
-    close: bool,
+    kind: Kind,
 }
 
 #[derive(Debug)]
 pub(crate) struct Outbound {
     role: Role,
     chunks: VecDeque<Chunk>,
+    /// Bytes in `chunks`.
     queued: usize,
     scratch: BytesMut,
-    /// The last chunk handed out did not end its frame: nothing may be
-    /// inserted until the frame is finished.
+    /// A frame has started going out and is not finished: nothing may be
+    /// inserted before its end.
     mid_frame: bool,
-    /// A pong waiting to be sent, fully encoded; a newer one replaces it
-    /// (RFC 6455 §5.5.3 lets an endpoint answer only the latest ping).
-    pending_pong: Option<Bytes>,
-    /// A keepalive ping waiting to be sent; like the pong it jumps the queue,
-    /// so its answer is not delayed by our own backlog.
+    /// Pongs not yet in the queue; they jump it at the next frame boundary.
+    pongs: VecDeque<Bytes>,
+    /// A keepalive ping not yet in the queue; it jumps it too, so its answer
+    /// is not delayed by our own backlog.
     pending_ping: Option<Bytes>,
-    /// The keepalive ping was handed out since the last check.
+    /// The keepalive ping went out since the last check.
     ping_went_out: bool,
     close_transmitted: bool,
 }
@@ -54,22 +71,22 @@ impl Outbound {
             queued: 0,
             scratch: BytesMut::new(),
             mid_frame: false,
-            pending_pong: None,
+            pongs: VecDeque::new(),
             pending_ping: None,
             ping_went_out: false,
             close_transmitted: false,
         }
     }
 
-    /// Bytes waiting to be handed out.
+    /// Bytes not yet written.
     pub(crate) fn pending_bytes(&self) -> usize {
         self.queued
-            + self.pending_pong.as_ref().map_or(0, Bytes::len)
+            + self.pongs.iter().map(Bytes::len).sum::<usize>()
             + self.pending_ping.as_ref().map_or(0, Bytes::len)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.pending_pong.is_none() && self.pending_ping.is_none()
+        self.chunks.is_empty() && self.pongs.is_empty() && self.pending_ping.is_none()
     }
 
     /// Wire size of a frame with this payload length.
@@ -145,19 +162,26 @@ impl Outbound {
         payload: Bytes,
         masks: Option<&mut Box<dyn MaskSource>>,
     ) {
-        let close = opcode == OpCode::Close;
+        let kind = match opcode {
+            OpCode::Close => Kind::Close,
+            _ => Kind::Data,
+        };
+        debug_assert!(
+            !self.close_transmitted,
+            "nothing is queued after a close frame"
+        );
         let (a, b) = self.encode(opcode, fin, payload, masks);
         self.queued += a.len() + b.as_ref().map_or(0, Bytes::len);
         self.chunks.push_back(Chunk {
             data: a,
             frame_end: b.is_none(),
-            close,
+            kind,
         });
         if let Some(b) = b {
             self.chunks.push_back(Chunk {
                 data: b,
                 frame_end: true,
-                close,
+                kind,
             });
         }
     }
@@ -179,14 +203,17 @@ impl Outbound {
         self.push_frame(OpCode::Close, true, payload, masks);
     }
 
-    /// Replace any pending pong with one carrying `payload`.
-    pub(crate) fn set_pong(&mut self, payload: Bytes, masks: Option<&mut Box<dyn MaskSource>>) {
+    /// Queue a pong to jump the queue at the next frame boundary.
+    pub(crate) fn push_pong(&mut self, payload: Bytes, masks: Option<&mut Box<dyn MaskSource>>) {
         let (a, b) = self.encode(OpCode::Pong, true, payload, masks);
         debug_assert!(b.is_none(), "control payloads are always coalesced");
-        self.pending_pong = Some(a);
+        if self.pongs.len() == MAX_PENDING_PONGS {
+            self.pongs.pop_front();
+        }
+        self.pongs.push_back(a);
     }
 
-    /// Queue a keepalive ping ahead of the data queue.
+    /// Queue a keepalive ping to jump the queue.
     pub(crate) fn set_keepalive_ping(
         &mut self,
         payload: Bytes,
@@ -202,52 +229,109 @@ impl Outbound {
         core::mem::take(&mut self.ping_went_out)
     }
 
-    /// Drop every queued frame that has not started going out (the
-    /// connection failed: only the close frame matters now). A frame already
-    /// partly handed out is completed so the stream stays well-formed.
-    pub(crate) fn drop_unsent(&mut self) {
-        self.pending_pong = None;
+    /// The connection failed: a keepalive ping is moot. Frames already queued
+    /// (echoes of messages received before the error, say) still go out
+    /// ahead of the close frame.
+    pub(crate) fn drop_keepalive(&mut self) {
         self.pending_ping = None;
-        if self.mid_frame {
-            let keep = self
-                .chunks
-                .iter()
-                .position(|c| c.frame_end)
-                .map_or(self.chunks.len(), |i| i + 1);
-            self.chunks.truncate(keep);
-        } else {
-            self.chunks.clear();
-        }
-        self.queued = self.chunks.iter().map(|c| c.data.len()).sum();
     }
 
-    /// Next chunk to write, in wire order.
-    pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
-        // Control frames may be injected between any two frames (§5.4), and a
-        // pong jumps the queue so latency probes stay accurate under load.
-        if !self.mid_frame {
-            // a pong may follow our close frame (§5.5.2: ping answered until
-            // the peer's close arrives); nothing else may
-            if let Some(p) = self.pending_pong.take() {
-                return Some(p);
-            }
+    /// At a frame boundary, move the oldest pong (or else the keepalive
+    /// ping) to the front of the queue: control frames may go between any
+    /// two frames (§5.4). One at a time: what is in `chunks` is committed
+    /// (a driver may be writing it), so promoting everything would let a
+    /// flood of pings grow the queue while our writes are blocked.
+    fn promote(&mut self) {
+        if self.mid_frame
+            || matches!(self.chunks.front(), Some(c) if matches!(c.kind, Kind::Pong | Kind::KeepalivePing))
+        {
+            return;
         }
-        if !self.mid_frame && !self.close_transmitted {
-            if let Some(p) = self.pending_ping.take() {
-                self.ping_went_out = true;
-                return Some(p);
+        let (data, kind) = if let Some(pong) = self.pongs.pop_front() {
+            (pong, Kind::Pong)
+        } else {
+            match self.pending_ping.take() {
+                // §5.5.1: nothing but a pong after our close frame
+                Some(ping) if !self.close_transmitted => (ping, Kind::KeepalivePing),
+                _ => return,
             }
-        }
-        let c = self.chunks.pop_front()?;
+        };
+        self.queued += data.len();
+        self.chunks.push_front(Chunk {
+            data,
+            frame_end: true,
+            kind,
+        });
+    }
+
+    /// Bookkeeping when a chunk has been written completely.
+    fn finished(&mut self, c: &Chunk) {
         self.queued -= c.data.len();
         self.mid_frame = !c.frame_end;
-        if c.close && c.frame_end {
-            // §5.5.1: nothing may follow a close frame.
-            self.close_transmitted = true;
-            self.pending_ping = None;
-            self.chunks.clear();
-            self.queued = 0;
+        if c.frame_end {
+            match c.kind {
+                Kind::Close => {
+                    self.close_transmitted = true;
+                    self.pending_ping = None;
+                }
+                Kind::KeepalivePing => self.ping_went_out = true,
+                Kind::Data | Kind::Pong => {}
+            }
         }
+    }
+
+    /// Next chunk to write, in wire order, handed over for good.
+    pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.promote();
+        let c = self.chunks.pop_front()?;
+        self.finished(&c);
         Some(c.data)
+    }
+
+    /// The next bytes to write, left in place until `advance`.
+    pub(crate) fn peek(&mut self) -> Option<&[u8]> {
+        self.promote();
+        self.chunks.front().map(|c| &c.data[..])
+    }
+
+    /// The next chunks to write, as many as fit `dst`.
+    #[cfg(feature = "std")]
+    pub(crate) fn fill_slices<'a>(&'a mut self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        self.promote();
+        // Control frames waiting to jump the queue go at the next frame
+        // boundary: stop there, the next call promotes them.
+        let control_waiting =
+            !self.pongs.is_empty() || (self.pending_ping.is_some() && !self.close_transmitted);
+        let mut n = 0;
+        for (slot, c) in dst.iter_mut().zip(self.chunks.iter()) {
+            *slot = std::io::IoSlice::new(&c.data);
+            n += 1;
+            if c.frame_end && control_waiting {
+                break;
+            }
+        }
+        n
+    }
+
+    /// `n` bytes from the front were written.
+    ///
+    /// # Panics
+    /// If more bytes are advanced than are queued.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let front = self
+                .chunks
+                .front_mut()
+                .expect("advanced past the queued bytes");
+            if n < front.data.len() {
+                front.data.advance(n);
+                self.queued -= n;
+                self.mid_frame = true;
+                return;
+            }
+            n -= front.data.len();
+            let c = self.chunks.pop_front().expect("checked above");
+            self.finished(&c);
+        }
     }
 }

@@ -97,8 +97,9 @@ impl Connection {
     pub(super) fn on_failure(&mut self, err: Error) -> Error {
         if self.state == State::Open {
             // §7.1.7: "the endpoint SHOULD send a Close frame with an
-            // appropriate status code". Data not yet on the wire is moot.
-            self.out.drop_unsent();
+            // appropriate status code", after the frames already queued
+            // (echoes of what was valid before the error).
+            self.out.drop_keepalive();
             let code = err.close_code().unwrap_or(CloseCode::INTERNAL_ERROR);
             let reason = match &err {
                 Error::Protocol(p) => p.reason(),

@@ -493,17 +493,27 @@ impl HandshakeError {
     /// assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
     /// ```
     pub fn write_response(&self, out: &mut impl BufMut) {
-        let status = self.status_hint();
-        let extra: &[(&str, &str)] = match self {
-            HandshakeError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
-            HandshakeError::MethodNotGet => &[("Allow", "GET")],
-            _ => &[],
+        let (status, headers, body) = self.response_parts();
+        write_response(status, &headers, body.as_bytes(), out).expect("fixed headers are valid");
+    }
+
+    /// The parts of the response [`write_response`](Self::write_response)
+    /// writes — status, headers, body — for an HTTP stack (hyper, axum)
+    /// that builds responses itself.
+    ///
+    /// ```
+    /// let (status, headers, _body) = wsproto::HandshakeError::UnsupportedVersion.response_parts();
+    /// assert_eq!(status, 426);
+    /// assert!(headers.contains(&("Sec-WebSocket-Version", "13")));
+    /// ```
+    pub fn response_parts(&self) -> (u16, Vec<(&'static str, &'static str)>, String) {
+        let mut headers = match self {
+            HandshakeError::UnsupportedVersion => alloc::vec![("Sec-WebSocket-Version", "13")],
+            HandshakeError::MethodNotGet => alloc::vec![("Allow", "GET")],
+            _ => Vec::new(),
         };
-        let body = alloc::format!("{self}\n");
-        let mut extra_headers: Vec<(&str, &str)> = extra.to_vec();
-        extra_headers.push(("Content-Type", "text/plain; charset=utf-8"));
-        write_response(status, &extra_headers, body.as_bytes(), out)
-            .expect("fixed headers are valid");
+        headers.push(("Content-Type", "text/plain; charset=utf-8"));
+        (self.status_hint(), headers, alloc::format!("{self}\n"))
     }
 }
 
