@@ -22,6 +22,11 @@ fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
     let mut config = Config::default();
     config.limits.max_message = 64 << 20;
     config.limits.max_frame_payload = 64 << 20;
+    // permessage-deflate when built with `--features deflate`
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = Some(wsproto::extension::deflate::DeflateConfig::default());
+    }
     config.close_timeout = Duration::from_secs(5);
     let (ws, _) = WebSocket::connect(tcp, &request, config)?;
     Ok(ws)

@@ -101,6 +101,18 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     if ws_req.protocols().iter().any(|p| p == "chat") {
         opts = opts.protocol("chat");
     }
+    // permessage-deflate (with `--features deflate`): the core picks the
+    // first acceptable offer; its answer goes into the 101 and its
+    // parameters into the connection.
+    #[cfg(feature = "deflate")]
+    let deflate =
+        wsproto::extension::deflate::DeflateConfig::default().accept_offer(ws_req.extensions());
+    #[cfg(feature = "deflate")]
+    if let Some(params) = &deflate {
+        opts = opts.extension(params.response());
+    }
+    #[cfg(not(feature = "deflate"))]
+    let deflate = ();
     // Upgrade, Connection, Sec-WebSocket-Accept (the core's accept-key
     // code) and the selected subprotocol.
     let accept = ws_req
@@ -114,7 +126,7 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let _ = echo(TokioIo::new(upgraded)).await;
+            let _ = echo(TokioIo::new(upgraded), deflate).await;
         }
     });
     Ok(response
@@ -133,22 +145,18 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
         || headers.contains_key(header::SEC_WEBSOCKET_VERSION)
 }
 
-/// The HTTP answer to an invalid upgrade request: the core's status, plus
-/// the headers RFC 6455 §4.4 and RFC 9110 ask for.
+/// The HTTP answer to an invalid upgrade request: the status, headers
+/// (`Sec-WebSocket-Version: 13` for a version mismatch, §4.4; `Allow: GET`
+/// for a wrong method) and body the core's own server would send.
 fn refuse(e: &HandshakeError) -> Response<Full<Bytes>> {
-    let status = StatusCode::from_u16(e.status_hint()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = text(status, &format!("{e}\n"));
-    let extra = match e {
-        HandshakeError::UnsupportedVersion => Some((header::SEC_WEBSOCKET_VERSION, "13")),
-        HandshakeError::MethodNotGet => Some((header::ALLOW, "GET")),
-        _ => None,
-    };
-    if let Some((name, value)) = extra {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_static(value));
+    let (status, headers, body) = e.response_parts();
+    let mut response = Response::builder().status(status);
+    for (name, value) in headers {
+        response = response.header(name, value);
     }
     response
+        .body(Full::new(Bytes::from(body)))
+        .expect("the core produces a valid status and headers")
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
@@ -161,12 +169,24 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     response
 }
 
+#[cfg(feature = "deflate")]
+type Deflate = Option<wsproto::extension::deflate::DeflateParams>;
+#[cfg(not(feature = "deflate"))]
+type Deflate = ();
+
 /// The WebSocket side: the connection starts right after the 101.
-async fn echo(io: TokioIo<Upgraded>) -> Result<(), wsproto::tokio::Error> {
+async fn echo(io: TokioIo<Upgraded>, deflate: Deflate) -> Result<(), wsproto::tokio::Error> {
     // Bytes the client sent behind its request (a pipelined first frame)
     // are not lost: hyper replays them through `Upgraded`'s reads before
     // touching the socket, so the connection starts with no leftover.
-    let conn = Connection::after_handshake(Role::Server, config(), &[]);
+    #[allow(unused_mut)]
+    let mut conn = Connection::after_handshake(Role::Server, config(), &[]);
+    #[cfg(feature = "deflate")]
+    if let Some(params) = deflate {
+        conn.enable_deflate(params);
+    }
+    #[cfg(not(feature = "deflate"))]
+    let () = deflate;
     let mut ws = WebSocketStream::from_connection(io, conn);
     while let Some(msg) = ws.next().await {
         let msg = msg?;

@@ -1,5 +1,6 @@
 //! An echo server on one thread and one `mio::Poll`, driving the sans-IO core
-//! directly: the worked example of writing your own adapter.
+//! directly: the worked example of embedding wsproto in your own event loop
+//! (walked through in `docs/adapters.md`).
 //!
 //! ```text
 //! cargo run --release --example mio_echo_server -- 127.0.0.1:9001
@@ -10,33 +11,34 @@
 //! with 1000 `server closing`; messages up to 64 MiB. Port 0 picks a free
 //! port (printed on stdout).
 //!
-//! Each connection is a small state machine (`Handshaking` → `Open` →
-//! `Closing`) that is driven — read, parse, echo, write — whenever mio reports
-//! readiness or its deadline passes. mio is edge-triggered, so a drive runs
-//! until the socket says `WouldBlock`, or until we choose to stop (output
-//! backpressure, the fairness budget) and arrange to be driven again. The
-//! deadlines of all connections live in one ordered set whose first entry is
-//! the `poll` timeout.
+//! Each client is a small state machine (`Handshaking` → `Open` → `Closing`)
+//! that is driven — read, parse, echo, write — whenever mio reports readiness
+//! or its deadline passes. mio is edge-triggered, so a drive runs until the
+//! socket says `WouldBlock`, or until we choose to stop (backpressure, the
+//! fairness budget) and arrange to be driven again. The deadlines of all
+//! clients live in one ordered set whose first entry is the `poll` timeout.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use wsproto::handshake::{AcceptOptions, ServerHandshake, Status};
-use wsproto::{CloseCode, CloseFrame, Config, Connection, Event, Instant, Message};
+use wsproto::{
+    CloseCode, CloseFrame, Config, Connection, ConnectionState, Event, Instant, Message,
+};
 
 const LISTENER: Token = Token(0);
 /// Bytes asked for per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
-/// Bytes one connection may read per turn before the others get theirs.
+/// Bytes one client may read per drive before the others get their turn.
 const READ_BUDGET: usize = 256 * 1024;
 /// Chunks gathered into one `write_vectored` call.
 const MAX_IOV: usize = 64;
-/// How long we wait for the peer's EOF after sending ours.
+/// How long a closing client gets to take our last bytes and send its EOF.
 const LINGER: Duration = Duration::from_secs(2);
 
 enum State {
@@ -48,26 +50,25 @@ enum State {
         buf: BytesMut,
         deadline: Instant,
     },
-    /// The WebSocket proper. `backlog` holds an echo the output had no room
-    /// for; no further event is taken until it is queued.
+    /// The WebSocket proper. `backlog` holds an echo the connection refused
+    /// (output queue full); no further event is taken until it is queued.
     Open {
         conn: Box<Connection>,
         backlog: Option<Message>,
     },
-    /// Over: flush `out`, send our FIN, then read until the peer's EOF.
-    /// Closing a socket with unread input makes the kernel send a reset,
-    /// which can destroy the close frame (or HTTP error) still in flight.
+    /// Over: write what is left of an HTTP error response, send our FIN,
+    /// then read until the peer's EOF. Closing a socket with unread input
+    /// makes the kernel send a reset, which can destroy the close frame (or
+    /// HTTP error) still in flight.
     Closing { deadline: Instant, shut: bool },
 }
 
 struct Client {
     tcp: TcpStream,
     state: State,
-    /// Output taken from the connection (or an HTTP response) that the
-    /// kernel has not accepted yet. `poll_transmit` hands each chunk out
-    /// once: the unwritten rest of a partial write is ours to keep.
-    out: VecDeque<Bytes>,
-    interest: Interest,
+    /// The HTTP response (101 or an error) not yet written; it goes out
+    /// before any frame. Frames stay in the connection until written.
+    http_out: Bytes,
     /// Our entry in the timer set.
     timer: Option<Instant>,
 }
@@ -76,10 +77,24 @@ struct Client {
 enum Next {
     /// Wait for readiness or the deadline.
     Wait,
-    /// The read budget ran out with input possibly left: drive again soon.
+    /// The read budget ran out: drive again after the others.
     Again,
     /// Deregister and drop the socket.
     Drop,
+}
+
+struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    config: Config,
+    clients: HashMap<Token, Client>,
+    /// Every client's deadline, earliest first (`now` for a client to drive
+    /// again at once).
+    timers: BTreeSet<(Instant, Token)>,
+    next_token: usize,
+    /// The core never reads a clock: its `Instant` is the time since an
+    /// epoch of our choosing.
+    epoch: std::time::Instant,
 }
 
 fn main() -> io::Result<()> {
@@ -95,107 +110,113 @@ fn main() -> io::Result<()> {
     let mut config = Config::default();
     config.limits.max_message = 64 << 20;
     config.limits.max_frame_payload = 64 << 20;
+    // permessage-deflate when built with `--features deflate`
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = Some(wsproto::extension::deflate::DeflateConfig::default());
+    }
     // (`config.keepalive_interval` would also find dead peers: the timer set
-    // below runs every connection's timers.)
+    // runs every connection's timers.)
 
-    let mut poll = Poll::new()?;
+    let poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    // The core never reads a clock: its `Instant` is the time since an epoch
-    // of our choosing.
-    let epoch = std::time::Instant::now();
-    let now = || Instant::from_duration(epoch.elapsed());
+    Server {
+        poll,
+        listener,
+        config,
+        clients: HashMap::new(),
+        timers: BTreeSet::new(),
+        next_token: 1,
+        epoch: std::time::Instant::now(),
+    }
+    .run()
+}
 
-    let mut clients: HashMap<Token, Client> = HashMap::new();
-    let mut timers: BTreeSet<(Instant, Token)> = BTreeSet::new();
-    let mut again: Vec<Token> = Vec::new();
-    let mut next_token = 1;
-    let mut events = Events::with_capacity(1024);
-    loop {
-        let timeout = match (again.is_empty(), timers.first()) {
-            (false, _) => Some(Duration::ZERO),
-            (true, Some(&(at, _))) => Some(at - now()), // saturates at zero
-            (true, None) => None,
-        };
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+impl Server {
+    fn now(&self) -> Instant {
+        Instant::from_duration(self.epoch.elapsed())
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            // (`Instant` subtraction saturates at zero)
+            let timeout = self.timers.first().map(|&(at, _)| at - self.now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
             }
-            return Err(e);
-        }
-        let mut ready = std::mem::take(&mut again);
-        ready.extend(events.iter().map(|e| e.token()));
-        // An expired deadline wakes its owner like readiness does: the drive
-        // runs the connection's timers, or gives up (handshake, linger).
-        let t = now();
-        while timers.first().is_some_and(|&(at, _)| at <= t) {
-            let (_, token) = timers.pop_first().expect("not empty");
-            if let Some(c) = clients.get_mut(&token) {
-                c.timer = None;
+            let mut ready: Vec<Token> = events.iter().map(|e| e.token()).collect();
+            // An expired deadline wakes its owner like readiness does.
+            let now = self.now();
+            while let Some(&(at, token)) = self.timers.first().filter(|(at, _)| *at <= now) {
+                self.timers.remove(&(at, token));
+                ready.push(token);
             }
-            ready.push(token);
+            for token in ready {
+                match token {
+                    LISTENER => self.accept_all(),
+                    token => self.drive(token),
+                }
+            }
         }
-        for token in ready {
-            if token == LISTENER {
-                // Accept until `WouldBlock` (edge-triggered: no second notice).
-                loop {
-                    match listener.accept() {
-                        Ok((mut tcp, _)) => {
-                            let token = Token(next_token);
-                            next_token += 1;
-                            let _ = tcp.set_nodelay(true);
-                            if poll
-                                .registry()
-                                .register(&mut tcp, token, Interest::READABLE)
-                                .is_ok()
-                            {
-                                clients.insert(token, Client::new(tcp, &config, t));
-                                again.push(token); // its request may be waiting
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            // e.g. out of file descriptors: the connections
-                            // wait in the kernel's backlog; retry shortly
-                            eprintln!("accept failed: {e}");
-                            timers.insert((t + Duration::from_millis(100), LISTENER));
-                            break;
-                        }
+    }
+
+    /// Accept until `WouldBlock` (edge-triggered: no second notice). Sockets
+    /// are registered once for both directions, as tokio does: edges come
+    /// when bytes arrive or room frees up after a write hit `WouldBlock`.
+    fn accept_all(&mut self) {
+        let now = self.now();
+        loop {
+            match self.listener.accept() {
+                Ok((mut tcp, _)) => {
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    let _ = tcp.set_nodelay(true);
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    if self.poll.registry().register(&mut tcp, token, both).is_ok() {
+                        let client = Client::new(tcp, &self.config, now);
+                        self.clients.insert(token, client);
                     }
                 }
-                continue;
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // e.g. out of file descriptors: the connections wait in
+                    // the kernel's backlog; retry shortly
+                    eprintln!("accept failed: {e}");
+                    self.timers
+                        .insert((now + Duration::from_millis(100), LISTENER));
+                    return;
+                }
             }
-            let Some(c) = clients.get_mut(&token) else {
-                continue; // dropped earlier in this turn
-            };
-            let now = now();
-            let next = c.drive(&config, now);
-            if let Some(at) = c.timer.take() {
-                timers.remove(&(at, token));
+        }
+    }
+
+    /// Drive one client, then update its deadline, or drop it.
+    fn drive(&mut self, token: Token) {
+        let now = self.now();
+        let Some(c) = self.clients.get_mut(&token) else {
+            return; // dropped earlier in this turn
+        };
+        let next = c.drive(&self.config, now);
+        if let Some(at) = c.timer.take() {
+            self.timers.remove(&(at, token));
+        }
+        let deadline = c.deadline(now);
+        c.timer = match next {
+            Next::Wait => deadline,
+            Next::Again => Some(now), // after the others
+            Next::Drop => {
+                let mut c = self.clients.remove(&token).expect("present");
+                let _ = self.poll.registry().deregister(&mut c.tcp);
+                return; // dropping the socket closes it
             }
-            // WRITABLE only while output is pending, or every ACK from the
-            // peer would wake us for nothing.
-            let want = match c.out.is_empty() {
-                true => Interest::READABLE,
-                false => Interest::READABLE | Interest::WRITABLE,
-            };
-            if matches!(next, Next::Drop)
-                || (want != c.interest
-                    && poll.registry().reregister(&mut c.tcp, token, want).is_err())
-            {
-                let mut c = clients.remove(&token).expect("present");
-                let _ = poll.registry().deregister(&mut c.tcp);
-                continue; // dropping the socket closes it
-            }
-            c.interest = want;
-            if matches!(next, Next::Again) {
-                again.push(token);
-            }
-            c.timer = c.deadline(now);
-            if let Some(at) = c.timer {
-                timers.insert((at, token));
-            }
+        };
+        if let Some(at) = c.timer {
+            self.timers.insert((at, token));
         }
     }
 }
@@ -207,17 +228,15 @@ impl Client {
             buf: BytesMut::new(),
             deadline: now + config.handshake_timeout,
         };
-        let (out, interest, timer) = (VecDeque::new(), Interest::READABLE, None);
         Client {
             tcp,
             state,
-            out,
-            interest,
-            timer,
+            http_out: Bytes::new(),
+            timer: None,
         }
     }
 
-    /// Run this connection as far as it goes without blocking.
+    /// Run this client as far as it goes without blocking.
     fn drive(&mut self, config: &Config, now: Instant) -> Next {
         let mut budget = READ_BUDGET;
         loop {
@@ -244,39 +263,43 @@ impl Client {
                                 .expect("only an offered protocol is selected");
                             // frames the client sent right behind its request
                             conn.receive(buf);
-                            let conn = Box::new(conn);
-                            State::Open {
-                                conn,
-                                backlog: None,
-                            }
+                            let (conn, backlog) = (Box::new(conn), None);
+                            State::Open { conn, backlog }
                         }
                         Err(e) => {
                             // 400, 426 with Sec-WebSocket-Version, 431, ...
                             e.write_response(&mut response);
-                            closing(config, now)
+                            closing(now)
                         }
                     };
-                    self.out.push_back(response.into());
+                    self.http_out = response.into();
                 }
                 State::Open { conn, backlog } => {
-                    // Events first: they queue echoes, pongs, close replies.
-                    take_events(conn, backlog, &mut self.out, now);
-                    if write_out(&mut self.tcp, &mut self.out).is_err() {
+                    // Cheap when nothing is due: every drive runs the timers,
+                    // whether readiness or a deadline woke us.
+                    conn.handle_timeout(now);
+                    echo(conn, backlog);
+                    if write_out(&mut self.tcp, &mut self.http_out, Some(conn)).is_err() {
                         return Next::Drop; // reset by the peer: nobody to talk to
                     }
                     if conn.should_close_transport() {
-                        self.state = closing(config, now);
+                        self.state = closing(now);
                         continue;
                     }
-                    // Backpressure: a peer that sends but never reads must not
-                    // make us buffer without bound. Stop reading until the
-                    // output drains (the WRITABLE event drives us again).
-                    let pending: usize = self.out.iter().map(Bytes::len).sum();
-                    if backlog.is_some() || pending > config.limits.max_outbound {
-                        if pending > 0 {
-                            return Next::Wait;
+                    if backlog.is_some() {
+                        if conn.wants_write() {
+                            return Next::Wait; // until WRITABLE makes room
                         }
-                        continue; // all written meanwhile: the backlog fits now
+                        continue; // all written meanwhile: the echo fits now
+                    }
+                    // Backpressure: no reading while the output is over the
+                    // limit (a single large echo can be), so a peer that never
+                    // reads cannot grow our memory. Nor once the connection is
+                    // over: the core discards input, and a read at EOF returns
+                    // 0 forever. WRITABLE or the close timer drives us again.
+                    let over = conn.pending_output() > conn.config().limits.max_outbound;
+                    if over || conn.state() == ConnectionState::Closed {
+                        return Next::Wait;
                     }
                     if budget == 0 {
                         return Next::Again;
@@ -289,15 +312,15 @@ impl Client {
                     }
                 }
                 State::Closing { deadline, shut } => {
-                    if *deadline <= now || write_out(&mut self.tcp, &mut self.out).is_err() {
+                    let failed = write_out(&mut self.tcp, &mut self.http_out, None).is_err();
+                    if failed || *deadline <= now {
                         return Next::Drop;
                     }
-                    if !self.out.is_empty() {
+                    if !self.http_out.is_empty() {
                         return Next::Wait;
                     }
                     if !*shut {
                         *shut = true;
-                        *deadline = now + LINGER;
                         if self.tcp.shutdown(Shutdown::Write).is_err() {
                             return Next::Drop;
                         }
@@ -305,90 +328,111 @@ impl Client {
                     if budget == 0 {
                         return Next::Again;
                     }
-                    match self.tcp.read(&mut [0u8; 4096]) {
-                        Ok(0) => return Next::Drop, // the peer's EOF: done
-                        Ok(n) => budget = budget.saturating_sub(n),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Next::Drop,
+                    match read_into(&mut self.tcp, &mut BytesMut::new()) {
+                        Ok(Some(0)) | Err(_) => return Next::Drop, // the peer's EOF: done
+                        Ok(Some(n)) => budget = budget.saturating_sub(n),
+                        Ok(None) => return Next::Wait,
                     }
                 }
             }
         }
     }
 
-    /// The deadline this client waits for, if any.
+    /// The deadline this client waits for, if any. For an open connection,
+    /// `poll_timeout` after every drive also arms the timers the drive
+    /// started (close handshake, flush bound after a failure): the core has
+    /// no clock, so it learns "now" only here and in `handle_timeout`.
     fn deadline(&mut self, now: Instant) -> Option<Instant> {
         match &mut self.state {
             State::Handshaking { deadline, .. } | State::Closing { deadline, .. } => {
                 Some(*deadline)
             }
-            // the connection's own timers (keepalive, close handshake), if armed
             State::Open { conn, .. } => conn.poll_timeout(now),
         }
     }
 }
 
-/// Hang up: the rest of `out` gets the close timeout to drain (the core has
-/// handed us everything, so its own flush bound no longer applies).
-fn closing(config: &Config, now: Instant) -> State {
-    let deadline = now + config.close_timeout;
+/// Hang up. Only an HTTP error response may be left to write: a connection
+/// says `should_close_transport` once its frames are written (or its close
+/// timer gave up on a peer that does not read).
+fn closing(now: Instant) -> State {
+    let deadline = now + LINGER;
     State::Closing {
         deadline,
         shut: false,
     }
 }
 
-/// Take events and echo messages, until the core needs input or `out` has
-/// no room for the next echo (which then waits in `backlog`).
-fn take_events(
-    conn: &mut Connection,
-    backlog: &mut Option<Message>,
-    out: &mut VecDeque<Bytes>,
-    now: Instant,
-) {
-    // Cheap when nothing is due, so every drive may run the timers without
-    // knowing whether a deadline or readiness woke us.
-    conn.handle_timeout(now);
-    let mut queued: usize = out.iter().map(Bytes::len).sum();
+/// Take events and queue echoes until the core needs more input or refuses
+/// an echo for lack of room (it then waits in `backlog`). Writing once per
+/// read rather than after every event is fine: the core keeps the latest 16
+/// pongs, and frames queued before a protocol error still go out ahead of
+/// the close frame.
+fn echo(conn: &mut Connection, backlog: &mut Option<Message>) {
     loop {
-        // Move what the last step queued (echo, pong, close frame) into
-        // `out` at once. The core keeps one pending pong (a newer ping
-        // replaces it), and when a later frame fails the connection it drops
-        // data frames not yet handed out: an echo must not be lost because a
-        // bad frame arrived in the same read.
-        while let Some(chunk) = conn.poll_transmit() {
-            queued += chunk.len();
-            out.push_back(chunk);
-        }
         let msg = match backlog.take() {
             Some(m) => m,
             None => match conn.poll_event() {
                 Ok(Some(Event::Message(m))) => m,
-                // Pings are answered by the core (`auto_pong`), `Closed`
-                // means any close reply is queued, and `Err` means the close
-                // frame with the error's code is: `should_close_transport`
-                // says when to hang up in every case.
+                // Pings are answered by the core (`auto_pong`); after `Closed`
+                // or `Err` the close frame is queued (behind earlier echoes)
+                // and `should_close_transport` says when to hang up.
                 Ok(Some(_)) => continue,
-                // (the close frame a failure queued is still to be moved)
-                Ok(None) | Err(_) => {
-                    return out.extend(std::iter::from_fn(|| conn.poll_transmit()))
-                }
+                Ok(None) | Err(_) => return,
             },
         };
         if msg.as_text() == Some("close-me") {
             let _ = conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "server closing")));
-            continue;
+        } else if let Err(e) = conn.send(msg) {
+            // Full: unwritten bytes plus this echo would pass `max_outbound`
+            // (an empty queue takes any message). Else no longer open.
+            if e.is_queue_full() {
+                *backlog = Some(e.value);
+                return;
+            }
         }
-        // All output is ours, so `Limits::max_outbound` is ours to apply
-        // (the core's check only sees its own queue, which we keep empty).
-        // Like the core, an empty queue takes any message.
-        if queued > 0 && queued + msg.len() > conn.config().limits.max_outbound {
-            *backlog = Some(msg);
-            return;
+    }
+}
+
+/// Write until everything is written or the socket is full: first the HTTP
+/// response, then the connection's frames. Those are written in place: the
+/// connection keeps every byte until `advance_transmit` says it was written,
+/// so `pending_output`, `should_close_transport` and the `max_outbound`
+/// check count exactly what the kernel has not taken.
+fn write_out(
+    tcp: &mut TcpStream,
+    http: &mut Bytes,
+    conn: Option<&mut Connection>,
+) -> io::Result<()> {
+    while !http.is_empty() {
+        let Some(n) = written(tcp.write(http))? else {
+            return Ok(());
+        };
+        http.advance(n);
+    }
+    *http = Bytes::new(); // an empty view still holds the response's buffer
+    let Some(conn) = conn else { return Ok(()) };
+    loop {
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let k = conn.transmit_slices(&mut iov);
+        if k == 0 {
+            return Ok(());
         }
-        // Refused only when no longer open (we are closing): nothing to echo to.
-        let _ = conn.send(msg);
+        let Some(n) = written(tcp.write_vectored(&iov[..k]))? else {
+            return Ok(());
+        };
+        conn.advance_transmit(n);
+    }
+}
+
+/// A non-blocking write's outcome: `None` when the socket is full.
+fn written(result: io::Result<usize>) -> io::Result<Option<usize>> {
+    match result {
+        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
+        Err(e) => Err(e),
     }
 }
 
@@ -418,32 +462,4 @@ fn read_into(tcp: &mut TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize
         }
         Err(e) => Err(e),
     }
-}
-
-/// Write `out` until all is written or the socket is full (the unwritten
-/// rest stays in `out`).
-fn write_out(tcp: &mut TcpStream, out: &mut VecDeque<Bytes>) -> io::Result<()> {
-    while !out.is_empty() {
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        for (slot, chunk) in iov.iter_mut().zip(out.iter()) {
-            *slot = IoSlice::new(chunk);
-        }
-        let mut n = match tcp.write_vectored(&iov[..out.len().min(MAX_IOV)]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        while n > 0 {
-            let front = out.front_mut().expect("wrote no more than was queued");
-            if n < front.len() {
-                let _ = front.split_to(n); // keep the unwritten rest
-                break;
-            }
-            n -= front.len();
-            out.pop_front();
-        }
-    }
-    Ok(())
 }

@@ -12,6 +12,11 @@ fn config() -> Config {
     let mut config = Config::default();
     config.limits.max_message = 64 << 20;
     config.limits.max_frame_payload = 64 << 20;
+    // permessage-deflate when built with `--features deflate`
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = Some(wsproto::extension::deflate::DeflateConfig::default());
+    }
     config.close_timeout = std::time::Duration::from_secs(5);
     config
 }

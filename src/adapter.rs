@@ -251,6 +251,17 @@ impl ClientSide {
         let mut nonce = [0u8; 16];
         masks.fill(&mut nonce);
         let mut out = Vec::new();
+        // Config::deflate is the offer when the request does not make its own
+        #[cfg(feature = "deflate")]
+        let with_offer;
+        #[cfg(feature = "deflate")]
+        let request = match &config.deflate {
+            Some(cfg) if !request.offers_deflate() => {
+                with_offer = request.clone().deflate(cfg.clone());
+                &with_offer
+            }
+            _ => request,
+        };
         let hs = ClientHandshake::new(request, nonce, &config.limits, &mut out)?;
         Ok((
             ClientSide {
@@ -270,9 +281,15 @@ impl ClientSide {
         }
     }
 
-    /// The connection, with the bytes that followed the response head.
-    pub(crate) fn into_connection(self, config: Config) -> Connection {
+    /// The connection, with what the handshake negotiated and the bytes
+    /// that followed the response head.
+    pub(crate) fn into_connection(self, config: Config, accepted: &Accepted) -> Connection {
         let mut conn = Connection::client_with_masks(config, std::boxed::Box::new(self.masks));
+        #[cfg(feature = "deflate")]
+        if let Some(p) = &accepted.deflate {
+            conn.enable_deflate(p.clone());
+        }
+        let _ = accepted;
         conn.receive(&self.buf);
         conn
     }

@@ -153,7 +153,7 @@ impl<S: Stream> WebSocket<S> {
                 break a;
             }
         };
-        let conn = side.into_connection(config);
+        let conn = side.into_connection(config, &accepted);
         Ok((Self::from_connection(stream, conn), accepted))
     }
 

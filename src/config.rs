@@ -2,7 +2,7 @@
 //!
 //! Every default is chosen so that a server exposed to the open internet is
 //! safe without tuning: a hostile peer can make one connection hold at most
-//! about `max_frame_payload + max_message` bytes of input, one pending pong,
+//! about `max_frame_payload + max_message` bytes of input, 17 pending pongs,
 //! and nothing at all for a declared-but-unsent payload (limits are checked
 //! as soon as a frame header parses, before any payload is buffered).
 
@@ -37,8 +37,9 @@ pub struct Limits {
     /// Most bytes queued for sending before `send` refuses new data messages
     /// (returning them to the caller, see [`SendError`](crate::SendError)).
     /// An empty queue always accepts one message, however large: the caller
-    /// already holds that memory. Control frames are never refused, and pongs
-    /// are coalesced so a ping flood cannot grow the queue. Default 8 MiB.
+    /// already holds that memory. Control frames are never refused, and at
+    /// most 16 unsent pongs are kept (the latest), so a ping flood cannot
+    /// grow the queue. Default 8 MiB.
     pub max_outbound: usize,
 }
 
@@ -68,8 +69,9 @@ pub struct Config {
     /// Resource limits.
     pub limits: Limits,
     /// Answer every ping with a pong automatically (RFC 6455 §5.5.2). When
-    /// several pings arrive before the pong could be sent, only the latest is
-    /// answered (§5.5.3 allows this; it bounds memory under a ping flood).
+    /// more than 16 pongs wait to be sent, only the latest 16 are kept
+    /// (§5.5.3 allows answering only the latest ping; it bounds memory under
+    /// a ping flood).
     /// Default `true`. When `false`, the application answers with
     /// [`Connection::pong`](crate::Connection::pong).
     pub auto_pong: bool,
@@ -104,6 +106,15 @@ pub struct Config {
     /// shrinks back after large frames) while keeping large payloads
     /// zero-copy. Set it to 0 if you never retain messages.
     pub min_zero_copy: usize,
+    /// permessage-deflate (RFC 7692): what a client offers and what a server
+    /// accepts. Default `None`: compression costs memory (with context
+    /// takeover about 370 KiB for our compressor and 46 KiB for the peer's
+    /// decompressor, kept for the life of the connection; without it, only
+    /// while a message is processed — see docs/deflate.md) and CPU, and can
+    /// leak secrets mixed with attacker-chosen text (CRIME/BREACH), so it is
+    /// opt-in.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::extension::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -117,6 +128,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             min_zero_copy: 4096,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }

@@ -105,13 +105,18 @@ pub enum ProtocolError {
     InvalidClosePayload,
     /// A close code that may not appear on the wire (§7.4).
     InvalidCloseCode(u16),
+    /// A compressed message (RFC 7692) that does not inflate; close code
+    /// 1007, as for other payloads inconsistent with their message.
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code for this violation: 1007 for invalid UTF-8, else 1002.
     pub fn close_code(self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_DATA,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_DATA
+            }
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -132,6 +137,7 @@ impl ProtocolError {
             ProtocolError::InvalidUtf8 => "invalid UTF-8",
             ProtocolError::InvalidClosePayload => "invalid close payload",
             ProtocolError::InvalidCloseCode(_) => "invalid close code",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
         }
     }
 }

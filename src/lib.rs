@@ -84,6 +84,7 @@ mod mask;
 mod role;
 mod time;
 
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;

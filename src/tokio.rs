@@ -131,7 +131,7 @@ where
     let accepted = ::tokio::time::timeout(config.handshake_timeout, handshake)
         .await
         .map_err(|_| Error::HandshakeTimeout)??;
-    let conn = side.into_connection(config);
+    let conn = side.into_connection(config, &accepted);
     Ok((WebSocketStream::from_connection(stream, conn), accepted))
 }
 
@@ -337,11 +337,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let buf = self.conn.input_buffer();
         buf.reserve(READ_SIZE);
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.io),
-            cx,
-            buf
-        ))?;
+        let n = match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
+            Poll::Ready(r) => r?,
+            Poll::Pending => {
+                // An idle connection should not hold a read buffer: release
+                // it while nothing is buffered (the next read allocates).
+                let buf = self.conn.input_buffer();
+                if buf.is_empty() {
+                    *buf = bytes::BytesMut::new();
+                }
+                return Poll::Pending;
+            }
+        };
         if n == 0 {
             self.read_eof = true;
             self.conn.receive_eof();
@@ -450,8 +457,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             match self.phase {
                 Phase::Open => unreachable!("finishing an open connection"),
                 Phase::Finishing => {
-                    // Our own bound on the whole finish: the core's close
-                    // timer does not see the chunks this driver holds.
+                    // Our own bound on the whole finish (flush, wait for
+                    // EOF), independent of the core's close timer.
                     let give_up = self.finish_deadline.get_or_insert_with(|| {
                         let t = ::tokio::time::Instant::now() + self.conn.config().close_timeout;
                         Box::pin(sleep_until(t))

@@ -51,7 +51,11 @@ pub enum ConnectionState {
 ///    [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close). They
 ///    encode at once into the output queue; a refused command returns its
 ///    value in a [`SendError`].
-/// 4. **Output** — [`poll_transmit`](Self::poll_transmit) until `None`, writing
+/// 4. **Output** — [`transmit_slices`](Self::transmit_slices) or
+///    [`peek_transmit`](Self::peek_transmit) and
+///    [`advance_transmit`](Self::advance_transmit) with what was written
+///    (bytes stay queued until written), or [`poll_transmit`](Self::poll_transmit)
+///    until `None`, writing
 ///    each chunk fully and in order; then, if
 ///    [`should_close_transport`](Self::should_close_transport), close the
 ///    transport.
@@ -98,6 +102,12 @@ pub struct Connection {
     error: Option<Error>,
     eof: bool,
     masks: Option<Box<dyn MaskSource>>,
+    /// Boxed: an uncompressed connection pays one pointer for it.
+    #[cfg(feature = "deflate")]
+    deflate: Option<alloc::boxed::Box<crate::extension::deflate::DeflateState>>,
+    /// The fragmented message being sent is compressed.
+    #[cfg(feature = "deflate")]
+    sending_compressed: bool,
     ping_counter: u64,
     /// Input length after the last `poll_event`, to notice bytes appended
     /// through `input_buffer()`.
@@ -119,6 +129,12 @@ struct Receive {
     utf8: Utf8Validator,
     /// Streaming text: bytes of an incomplete code point that ended a frame.
     carry: Vec<u8>,
+    /// The message is compressed (RSV1 on its first frame, RFC 7692 §6).
+    compressed: bool,
+    /// Bytes of the 4-byte deflate tail fed to the inflater so far.
+    tail_fed: usize,
+    /// Decompressed bytes produced for this message (streaming mode).
+    inflated: usize,
 }
 
 impl core::fmt::Debug for Connection {
@@ -196,6 +212,10 @@ impl Connection {
             error: None,
             eof: false,
             masks,
+            #[cfg(feature = "deflate")]
+            deflate: None,
+            #[cfg(feature = "deflate")]
+            sending_compressed: false,
             ping_counter: 0,
             input_seen: 0,
         }
@@ -302,6 +322,10 @@ impl Connection {
             self.decoder.advance(&mut self.input, n);
             return self.on_control(header.opcode, payload);
         }
+        #[cfg(feature = "deflate")]
+        if self.rx.compressed {
+            return self.inflate_step(header.fin);
+        }
         if self.rx.kind == Some(MessageKind::Text) {
             // §8.1 and Autobahn 6.4.*: fail at the first invalid byte, even
             // before the frame is complete.
@@ -336,6 +360,11 @@ impl Connection {
             }
             self.rx_reset();
             self.rx.kind = Some(kind);
+            // the decoder lets RSV1 through only when deflate was negotiated
+            self.rx.compressed = h.rsv1;
+        } else if h.rsv1 {
+            // RFC 7692 §6.1: RSV1 is set on the first frame of a message only
+            return Err(ProtocolError::ReservedBits.into());
         }
         let size = self.rx.len + h.payload_len;
         let limit = self.config.limits.max_message;
@@ -458,6 +487,9 @@ impl Connection {
         rx.parts = Vec::new();
         rx.utf8.reset();
         rx.carry.clear();
+        rx.compressed = false;
+        rx.tail_fed = 0;
+        rx.inflated = 0;
     }
 
     /// Streaming mode: hand out whatever payload has arrived.
@@ -514,6 +546,139 @@ impl Connection {
         }))
     }
 
+    /// A compressed message (RFC 7692): inflate the payload that has
+    /// arrived, bounded by the message limit, validate text on the inflated
+    /// bytes (still fail-fast), and deliver as the mode says.
+    #[cfg(feature = "deflate")]
+    fn inflate_step(&mut self, fin: bool) -> Result<Step, Error> {
+        use crate::extension::deflate::INFLATE_CHUNK;
+        let max = self.config.limits.max_message;
+        let kind = self.rx.kind.expect("a message is in progress");
+        let avail = self.decoder.unmasked_len();
+        let complete = self.decoder.frame_complete();
+        let bad = |_| Error::from(ProtocolError::InvalidCompressedData);
+        let st = self
+            .deflate
+            .as_mut()
+            .expect("RSV1 passes only when deflate is on");
+        // Reassembling: inflate straight into the message buffer, allowing one
+        // byte past the limit to notice a bomb. Streaming: at most a chunk
+        // per event.
+        let mut fresh = Vec::new();
+        let (out, max_len, produced_before) = if self.config.streaming {
+            let room = (max + 1)
+                .saturating_sub(self.rx.inflated)
+                .min(INFLATE_CHUNK);
+            (&mut fresh, room, self.rx.inflated)
+        } else {
+            let before = self.rx.parts.len();
+            (&mut self.rx.parts, max + 1, before)
+        };
+        let start = out.len();
+        let (n, full) = st
+            .inflate(&self.input[..avail], out, max_len)
+            .map_err(bad)?;
+        let mut done = false;
+        if !full && n == avail && complete && fin {
+            done = st
+                .inflate_tail(&mut self.rx.tail_fed, out, max_len)
+                .map_err(bad)?;
+        }
+        let produced = out.len() - start;
+        self.decoder.advance(&mut self.input, n);
+        let total = if self.config.streaming {
+            self.rx.inflated += produced;
+            self.rx.inflated
+        } else {
+            produced_before + produced
+        };
+        if total > max {
+            // §7.2.2 / RFC 6455 §7.4.1: 1009, after producing at most the limit
+            return Err(CapacityError::MessageTooLarge {
+                size: total as u64,
+                limit: max,
+            }
+            .into());
+        }
+        if kind == MessageKind::Text {
+            let new = if self.config.streaming {
+                &fresh[..]
+            } else {
+                &self.rx.parts[start..]
+            };
+            self.rx
+                .utf8
+                .feed(new)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if done {
+            self.deflate.as_mut().expect("checked above").end_inflate();
+        }
+        if self.config.streaming {
+            return self.emit_inflated(kind, fresh, done);
+        }
+        if done {
+            let data = Bytes::from(core::mem::take(&mut self.rx.parts));
+            let kind = self.finish_message()?;
+            return Ok(Step::Event(Event::Message(match kind {
+                MessageKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
+                MessageKind::Binary => Message::Binary(data),
+            })));
+        }
+        if n == avail && complete {
+            // this frame is consumed; the message continues in the next
+            return Ok(Step::Continue);
+        }
+        if n == 0 && produced == 0 {
+            return Ok(Step::NeedMore);
+        }
+        Ok(Step::Continue)
+    }
+
+    /// Streaming a compressed message: hand out what was inflated, holding
+    /// back an incomplete code point at the end of text.
+    #[cfg(feature = "deflate")]
+    fn emit_inflated(
+        &mut self,
+        kind: MessageKind,
+        data: Vec<u8>,
+        done: bool,
+    ) -> Result<Step, Error> {
+        let mut data = if self.rx.carry.is_empty() {
+            data
+        } else {
+            let mut joined = core::mem::take(&mut self.rx.carry);
+            joined.extend_from_slice(&data);
+            joined
+        };
+        if kind == MessageKind::Text {
+            if done {
+                self.rx
+                    .utf8
+                    .finish()
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            let hold = self.rx.utf8.pending().min(data.len());
+            self.rx.carry = data.split_off(data.len() - hold);
+        }
+        if data.is_empty() && !done {
+            // nothing to hand out yet: more input, or the next frame
+            return Ok(if self.decoder.current().is_none() {
+                Step::Continue
+            } else {
+                Step::NeedMore
+            });
+        }
+        if done {
+            self.rx_reset();
+        }
+        Ok(Step::Event(Event::Fragment {
+            kind,
+            data: Bytes::from(data),
+            fin: done,
+        }))
+    }
+
     // -------------------------------------------------------------- commands
 
     fn check_open<T>(&self, value: T) -> Result<T, SendError<T>> {
@@ -538,12 +703,25 @@ impl Connection {
         Ok(value)
     }
 
-    /// Queue a whole message as one frame.
+    /// Queue a whole message as one frame (compressed when permessage-deflate
+    /// was negotiated and the message reaches the threshold).
     ///
     /// Refused (value returned) when the connection is not open, a fragmented
     /// message is in progress, or the output queue is full
     /// ([`SendError::is_queue_full`]: flush and retry).
     pub fn send(&mut self, message: Message) -> Result<(), SendError<Message>> {
+        self.send_message(message, true)
+    }
+
+    /// Like [`send`](Self::send), but never compressed: for payloads that
+    /// are already compressed (images, archives) or that mix secrets with
+    /// attacker-controlled text (compression leaks their length: CRIME,
+    /// BREACH).
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError<Message>> {
+        self.send_message(message, false)
+    }
+
+    fn send_message(&mut self, message: Message, compress: bool) -> Result<(), SendError<Message>> {
         let message = self.check_open(message)?;
         if self.sending.is_some() {
             return Err(SendError {
@@ -556,6 +734,16 @@ impl Connection {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
         };
+        #[cfg(feature = "deflate")]
+        if let Some(st) = self.deflate.as_mut() {
+            if compress && st.should_compress(message.len()) {
+                let payload = Bytes::from(st.compress(message.as_bytes(), true));
+                self.out
+                    .push_frame_rsv(opcode, true, true, payload, self.masks.as_mut());
+                return Ok(());
+            }
+        }
+        let _ = compress;
         self.out
             .push_frame(opcode, true, message.into_bytes(), self.masks.as_mut());
         Ok(())
@@ -610,6 +798,24 @@ impl Connection {
             }
             self.send_utf8 = v;
         }
+        let first = self.sending.is_none();
+        #[cfg(feature = "deflate")]
+        {
+            if first {
+                // the first fragment decides for the whole message (RSV1 on
+                // the first frame only, RFC 7692 §6.1)
+                self.sending_compressed = self.deflate.as_ref().is_some_and(|st| st.compresses());
+            }
+            if self.sending_compressed {
+                let st = self.deflate.as_mut().expect("compressing implies deflate");
+                let payload = Bytes::from(st.compress(&data, fin));
+                self.out
+                    .push_frame_rsv(opcode, fin, first, payload, self.masks.as_mut());
+                self.sending = if fin { None } else { Some(kind) };
+                return Ok(());
+            }
+        }
+        let _ = first;
         self.out.push_frame(opcode, fin, data, self.masks.as_mut());
         self.sending = if fin { None } else { Some(kind) };
         Ok(())
@@ -801,6 +1007,28 @@ impl Connection {
         self.notice_input();
         self.timers.sync(now);
         self.timers.next_deadline()
+    }
+
+    // ------------------------------------------------------------ extensions
+
+    /// Use permessage-deflate with the parameters the handshake agreed on.
+    /// The handshake helpers do this for you; call it yourself only after a
+    /// handshake done by another HTTP stack (see
+    /// [`DeflateConfig::accept_offer`](crate::extension::deflate::DeflateConfig::accept_offer)),
+    /// before any data flows.
+    #[cfg(feature = "deflate")]
+    pub fn enable_deflate(&mut self, params: crate::extension::deflate::DeflateParams) {
+        // RFC 7692 §6: the extension claims RSV1
+        self.decoder.set_allowed_rsv(0b100);
+        self.deflate = Some(alloc::boxed::Box::new(
+            crate::extension::deflate::DeflateState::new(params, self.role),
+        ));
+    }
+
+    /// The negotiated permessage-deflate parameters, if any.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_params(&self) -> Option<&crate::extension::deflate::DeflateParams> {
+        self.deflate.as_ref().map(|st| st.params())
     }
 
     // --------------------------------------------------------------- getters

@@ -113,8 +113,20 @@ impl Outbound {
         payload: Bytes,
         masks: Option<&mut Box<dyn MaskSource>>,
     ) -> (Bytes, Option<Bytes>) {
+        self.encode_rsv(opcode, fin, false, payload, masks)
+    }
+
+    fn encode_rsv(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        payload: Bytes,
+        masks: Option<&mut Box<dyn MaskSource>>,
+    ) -> (Bytes, Option<Bytes>) {
         let mut h = FrameHeader::new(opcode, payload.len() as u64);
         h.fin = fin;
+        h.rsv1 = rsv1;
         let mut head = [0u8; FrameHeader::MAX_LEN];
         if self.role.masks_outgoing() {
             // §5.3: a fresh, unpredictable key for every frame.
@@ -162,6 +174,19 @@ impl Outbound {
         payload: Bytes,
         masks: Option<&mut Box<dyn MaskSource>>,
     ) {
+        self.push_frame_rsv(opcode, fin, false, payload, masks)
+    }
+
+    /// Queue a frame with RSV1 as given (a compressed message's first frame,
+    /// RFC 7692 §6).
+    pub(crate) fn push_frame_rsv(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        payload: Bytes,
+        masks: Option<&mut Box<dyn MaskSource>>,
+    ) {
         let kind = match opcode {
             OpCode::Close => Kind::Close,
             _ => Kind::Data,
@@ -170,7 +195,7 @@ impl Outbound {
             !self.close_transmitted,
             "nothing is queued after a close frame"
         );
-        let (a, b) = self.encode(opcode, fin, payload, masks);
+        let (a, b) = self.encode_rsv(opcode, fin, rsv1, payload, masks);
         self.queued += a.len() + b.as_ref().map_or(0, Bytes::len);
         self.chunks.push_back(Chunk {
             data: a,

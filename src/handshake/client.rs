@@ -47,6 +47,8 @@ pub struct ClientRequest {
     extensions: Vec<String>,
     headers: Vec<(String, String)>,
     invalid: bool,
+    #[cfg(feature = "deflate")]
+    deflate: Vec<crate::extension::deflate::DeflateConfig>,
 }
 
 impl ClientRequest {
@@ -76,6 +78,8 @@ impl ClientRequest {
             extensions: Vec::new(),
             headers: Vec::new(),
             invalid,
+            #[cfg(feature = "deflate")]
+            deflate: Vec::new(),
         }
     }
 
@@ -142,6 +146,8 @@ impl ClientRequest {
             extensions: Vec::new(),
             headers: Vec::new(),
             invalid: false,
+            #[cfg(feature = "deflate")]
+            deflate: Vec::new(),
         })
     }
 
@@ -178,6 +184,22 @@ impl ClientRequest {
         self.invalid |= !is_safe_value(&offer) || parse_extensions(&offer).is_err();
         self.extensions.push(offer);
         self
+    }
+
+    /// Offer permessage-deflate (RFC 7692) with these parameters. Call it
+    /// several times for several offers in preference order (§5.1). The
+    /// negotiated parameters come back in [`Accepted::deflate`].
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, cfg: crate::extension::deflate::DeflateConfig) -> Self {
+        self.extensions.push(cfg.offer());
+        self.deflate.push(cfg);
+        self
+    }
+
+    /// Whether permessage-deflate is offered.
+    #[cfg(feature = "deflate")]
+    pub fn offers_deflate(&self) -> bool {
+        !self.deflate.is_empty()
     }
 
     /// Add a header (e.g. `Authorization`, `Cookie`, `Origin`). The handshake
@@ -261,6 +283,11 @@ fn parse_port(p: &str) -> Result<u16, ApiMisuse> {
 pub struct Accepted {
     /// The subprotocol the server selected (always one we offered).
     pub protocol: Option<String>,
+    /// The permessage-deflate parameters the server agreed to (pass them to
+    /// [`Connection::enable_deflate`](crate::Connection::enable_deflate); the
+    /// I/O drivers do).
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::extension::deflate::DeflateParams>,
     /// The extensions the server selected (always ones we offered).
     pub extensions: Vec<ExtensionOffer>,
     /// Every response header, in order.
@@ -293,6 +320,8 @@ pub struct ClientHandshake {
     expected_accept: [u8; 28],
     protocols: Vec<String>,
     extension_names: Vec<String>,
+    #[cfg(feature = "deflate")]
+    deflate: Vec<crate::extension::deflate::DeflateConfig>,
     max_bytes: usize,
     max_headers: usize,
     scanned: usize,
@@ -347,6 +376,8 @@ impl ClientHandshake {
             expected_accept: accept_key(&key),
             protocols: req.protocols.clone(),
             extension_names,
+            #[cfg(feature = "deflate")]
+            deflate: req.deflate.clone(),
             max_bytes: limits.max_handshake_bytes,
             max_headers: limits.max_headers,
             scanned: 0,
@@ -398,6 +429,8 @@ impl ClientHandshake {
         let mut accept_ok = false;
         let mut accept_seen = false;
         let mut protocol: Option<String> = None;
+        #[cfg(feature = "deflate")]
+        let mut deflate = None;
         let mut extensions = Vec::new();
         let mut headers = Vec::with_capacity(resp.headers.len());
         for h in resp.headers.iter() {
@@ -436,6 +469,22 @@ impl ClientHandshake {
                     {
                         return Err(HandshakeError::UnofferedExtension);
                     }
+                    #[cfg(feature = "deflate")]
+                    if e.name.eq_ignore_ascii_case(crate::extension::deflate::NAME) {
+                        // §7.1: exactly one accepted element, matching one of
+                        // our offers (RFC 7692 §5.1)
+                        if deflate.is_some() {
+                            return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Extensions"));
+                        }
+                        let mut result = Err(HandshakeError::UnofferedExtension);
+                        for offer in &self.deflate {
+                            result = offer.accept_response(&e);
+                            if result.is_ok() {
+                                break;
+                            }
+                        }
+                        deflate = Some(result?);
+                    }
                     extensions.push(e);
                 }
             }
@@ -451,6 +500,8 @@ impl ClientHandshake {
         }
         Ok(Accepted {
             protocol,
+            #[cfg(feature = "deflate")]
+            deflate,
             extensions,
             headers,
         })

@@ -360,20 +360,40 @@ impl IncomingRequest {
 
     /// Accept: write the `101` response into `out` and return the server
     /// [`Connection`]. Pass it any bytes left in the input buffer after the
-    /// head (with [`Connection::receive`]).
+    /// head (with [`Connection::receive`]). With the `deflate` feature and
+    /// [`Config::deflate`] set, permessage-deflate is negotiated here.
     pub fn accept(
         self,
         opts: AcceptOptions,
         out: &mut impl BufMut,
         config: Config,
     ) -> Result<Connection, ApiMisuse> {
+        #[allow(unused_mut)]
+        let mut opts = opts;
+        // permessage-deflate, when the configuration allows it and the client
+        // offered it (RFC 7692 §5: the first acceptable offer wins)
+        #[cfg(feature = "deflate")]
+        let deflate = config
+            .deflate
+            .as_ref()
+            .and_then(|cfg| cfg.accept_offer(&self.extensions));
+        #[cfg(feature = "deflate")]
+        if let Some(p) = &deflate {
+            opts.extensions.push(p.response());
+        }
         let headers = self.response_headers(&opts)?;
         out.put_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
         for (k, v) in &headers {
             put_header(out, k, v);
         }
         out.put_slice(b"\r\n");
-        Ok(Connection::server(config))
+        #[allow(unused_mut)]
+        let mut conn = Connection::server(config);
+        #[cfg(feature = "deflate")]
+        if let Some(p) = deflate {
+            conn.enable_deflate(p);
+        }
+        Ok(conn)
     }
 
     /// Reject with any status (e.g. 401, 403, 404): write a complete response
