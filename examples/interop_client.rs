@@ -12,6 +12,11 @@
 //! failure with `RESULT <check> FAIL <what went wrong>` and exit status 1.
 //! Every check is bounded by a timeout, so a stuck peer fails instead of
 //! hanging.
+//!
+//! `INTEROP_DEFLATE=on` offers permessage-deflate (`DeflateConfig::default()`)
+//! on every connection (needs the `deflate` feature); `INTEROP_DEFLATE_EXPECT`
+//! (`SERVER_BITS/CLIENT_BITS/SERVER_NO_CONTEXT_TAKEOVER/CLIENT_NO_CONTEXT_TAKEOVER`,
+//! e.g. `12/12/0/0`) is what the server must agree to.
 
 use std::future::Future;
 use std::time::Duration;
@@ -43,7 +48,125 @@ fn config() -> Config {
     config.limits.max_message = 64 << 20;
     config.limits.max_frame_payload = 64 << 20;
     config.close_timeout = Duration::from_secs(10);
+    #[cfg(feature = "deflate")]
+    if deflate_offered() {
+        config.deflate = Some(wsproto::extension::deflate::DeflateConfig::default());
+    }
     config
+}
+
+/// Whether to offer permessage-deflate (`INTEROP_DEFLATE=on`).
+fn deflate_offered() -> bool {
+    cfg!(feature = "deflate") && std::env::var("INTEROP_DEFLATE").is_ok_and(|m| m == "on")
+}
+
+/// A chat-like JSON message of exactly `n` ASCII bytes, about as
+/// compressible as real chat traffic (the generator of the other interop
+/// clients).
+#[cfg(feature = "deflate")]
+fn chat_json(n: usize, seed: u64) -> String {
+    const WORDS: [&str; 20] = [
+        "hello", "deploy", "the", "build", "is", "green", "lunch", "ship", "it", "p99", "latency",
+        "ok", "review", "merge", "branch", "tests", "flaky", "again", "cache", "db",
+    ];
+    let mut x = seed * 7919 + 1;
+    let mut s = format!(
+        "{{\"type\":\"message\",\"room\":\"lobby\",\"user\":\"u{seed}\",\"ts\":{},\"text\":\"",
+        1_700_000_000 + seed
+    );
+    while s.len() < n - 2 {
+        x = x * 48271 % 2_147_483_647;
+        s.push_str(WORDS[(x % 20) as usize]);
+        if x.is_multiple_of(3) {
+            s.push_str(&format!(" #{}", (x >> 4) % 10000));
+        }
+        s.push(' ');
+    }
+    s.truncate(n - 2);
+    s.push_str("\"}");
+    s
+}
+
+/// permessage-deflate as negotiated (against `INTEROP_DEFLATE_EXPECT`), and
+/// on the wire as the server saw it: interop/'s echo servers answer
+/// `deflate-stats` with JSON listing, per data message received (`rx`) and
+/// sent (`tx`), RSV1 of its first frame and its payload length; wsproto's
+/// own echo server just echoes it.
+#[cfg(feature = "deflate")]
+async fn deflate(ws: &mut Ws, accepted: &Accepted) -> Check {
+    use serde_json::Value;
+    let p = accepted
+        .deflate
+        .as_ref()
+        .ok_or("permessage-deflate not negotiated")?;
+    let got = format!(
+        "{}/{}/{}/{}",
+        p.server_max_window_bits,
+        p.client_max_window_bits,
+        u8::from(p.server_no_context_takeover),
+        u8::from(p.client_no_context_takeover)
+    );
+    if let Ok(want) = std::env::var("INTEROP_DEFLATE_EXPECT") {
+        ensure(want.is_empty() || got == want, || {
+            format!("negotiated {got}, expected {want} (server bits/client bits/server_no_context_takeover/client_no_context_takeover)")
+        })?;
+    }
+    let (big, med) = (chat_json(8000, 1), chat_json(600, 2));
+    for m in [big.as_str(), med.as_str(), "tiny", med.as_str()] {
+        echo(ws, Message::text(m)).await?;
+    }
+    ws.send_message(Message::text("deflate-stats"))
+        .await
+        .map_err(|e| format!("send deflate-stats: {e}"))?;
+    let reply = recv(ws).await?;
+    let summary = format!("negotiated '{}' ({got})", p.response());
+    let text = reply.as_text().ok_or("binary answer to deflate-stats")?;
+    if text == "deflate-stats" {
+        return Ok(format!(
+            "{summary}; echoes intact (this server gives no wire account)"
+        ));
+    }
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("deflate-stats answer: {e}: {text}"))?;
+    let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let (rx, tx) = (list("rx"), list("tx"));
+    ensure(rx.len() >= 5 && tx.len() >= 4, || {
+        format!("deflate-stats: {text}")
+    })?;
+    // what the server received from us: big, med, tiny, med, deflate-stats
+    let rx = &rx[rx.len() - 5..];
+    let tx = &tx[tx.len() - 4..];
+    let rsv1 = |m: &Value| m["rsv1"].as_bool() == Some(true);
+    let len = |m: &Value| m["len"].as_u64().unwrap_or(u64::MAX);
+    let seen = || format!("server saw {}", Value::Array(rx.to_vec()));
+    ensure(rsv1(&rx[0]) && len(&rx[0]) < 8000 * 7 / 10, seen)?;
+    ensure(rsv1(&rx[1]) && len(&rx[1]) < 600, seen)?;
+    ensure(!rsv1(&rx[2]) && len(&rx[2]) == 4, seen)?; // under our 64-byte threshold
+    if p.client_no_context_takeover {
+        ensure(rsv1(&rx[3]) && len(&rx[3]) == len(&rx[1]), seen)?;
+    } else {
+        ensure(rsv1(&rx[3]) && len(&rx[3]) < len(&rx[1]) / 2, seen)?;
+    }
+    ensure(!rsv1(&rx[4]), seen)?;
+    ensure(
+        rx.iter()
+            .chain(tx)
+            .all(|m| m["contRsv1"].as_bool() != Some(true)),
+        || "RSV1 on a continuation frame".into(),
+    )?;
+    let describe =
+        |m: &Value| format!("{} B{}", len(m), if rsv1(m) { " (RSV1)" } else { " plain" });
+    Ok(format!(
+        "{summary}; {} saw: wsproto sent 8000 B as {}, 600 B as {} then {}, 4 B as {}; the server sent 8000 B as {}, 600 B as {} then {}",
+        v["peer"].as_str().unwrap_or("server"),
+        describe(&rx[0]),
+        describe(&rx[1]),
+        describe(&rx[3]),
+        describe(&rx[2]),
+        describe(&tx[0]),
+        describe(&tx[1]),
+        describe(&tx[3]),
+    ))
 }
 
 fn pattern_bytes(n: usize) -> Bytes {
@@ -503,18 +626,40 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    // wsproto offers no extensions, so there is nothing to decline; check
-    // that none is answered anyway
-    if accepted.extensions.is_empty() {
-        println!("RESULT no-deflate N/A wsproto offers no extensions (and none was answered)");
-    } else {
+    // permessage-deflate: `deflate` when the server accepted our offer,
+    // `no-deflate` when it declined it (or when we offered nothing)
+    #[cfg(feature = "deflate")]
+    let negotiated = accepted.deflate.is_some();
+    #[cfg(not(feature = "deflate"))]
+    let negotiated = false;
+    if !deflate_offered() {
+        if accepted.extensions.is_empty() {
+            println!("RESULT no-deflate N/A wsproto offers no extensions without INTEROP_DEFLATE=on (and none was answered)");
+            println!("RESULT deflate N/A wsproto offers no permessage-deflate without INTEROP_DEFLATE=on");
+        } else {
+            run("no-deflate", async {
+                Err(format!(
+                    "server answered extensions {:?} that were not offered",
+                    accepted.extensions
+                ))
+            })
+            .await;
+        }
+    } else if !negotiated {
         run("no-deflate", async {
-            Err(format!(
-                "server answered extensions {:?} that were not offered",
-                accepted.extensions
-            ))
+            ensure(accepted.extensions.is_empty(), || {
+                format!("server answered {:?}", accepted.extensions)
+            })?;
+            echo(&mut ws, Message::text("uncompressed ".repeat(100))).await?;
+            echo(&mut ws, Message::binary(pattern_bytes(100_000))).await?;
+            Ok("offered 'permessage-deflate; client_max_window_bits', the server declined".into())
         })
         .await;
+        println!("RESULT deflate N/A the server declined permessage-deflate");
+    } else {
+        println!("RESULT no-deflate N/A permessage-deflate negotiated (see deflate)");
+        #[cfg(feature = "deflate")]
+        run("deflate", deflate(&mut ws, &accepted)).await;
     }
 
     let ascii: String = (0u8..128).map(char::from).collect();

@@ -13,12 +13,20 @@ that failed), XPASS (a known failure that passed: time to remove it from the
 list), or `-` (not run: the client stopped or crashed before it). The run
 fails on any FAIL or `-`, and on a non-zero exit status not explained by
 known failures. Exit status: 0 when the run passed, 1 otherwise.
+
+Runs are named CLIENT-SERVER, each a peer name with an optional
+`:MODE` (its permessage-deflate setting). They are printed as one table per
+direction: peers as clients of wsproto's server (columns named by the
+client), wsproto's client against peers' servers (named by the server), and
+any other (control) runs.
 """
 
 import os
 import sys
 
 CHECKS = [
+    "deflate",
+    "deflate-window-8",
     "no-deflate",
     "text-ascii",
     "text-multibyte",
@@ -81,33 +89,50 @@ def main(d):
 
     rows = CHECKS + extra
     width = max(len(c) for c in rows + ["check"]) + 2
-    colw = [max(len(r), 5) + 2 for r in runs]
     counts = {"PASS": 0, "FAIL": 0, "N/A": 0, "XFAIL": 0, "XPASS": 0, "-": 0}
     failures = []
     notes = []
 
-    print("check".ljust(width) + "".join(r.ljust(w) for r, w in zip(runs, colw)))
-    print("-" * (width + sum(colw)))
-    for check in rows:
-        line = check.ljust(width)
-        for run, w in zip(runs, colw):
-            status, detail = cells.get((run, check), ("-", "not run"))
-            is_known = f"{run}:{check}" in known
-            if status == "FAIL" and is_known:
-                status = "XFAIL"
-            elif status == "PASS" and is_known:
-                status = "XPASS"
-                notes.append(f"{run}:{check} passed but is listed as a known failure: remove it from KNOWN_FAILURES in interop/run.sh")
-            elif status not in ("PASS", "FAIL", "N/A", "-"):
-                detail = f"unknown status {status!r}: {detail}"
-                status = "FAIL"
-            counts[status] += 1
-            if status in ("FAIL", "-"):
-                failures.append(f"{run}: {check}: {detail}")
-            elif status == "XFAIL":
-                notes.append(f"{run}:{check} failed as known: {detail}")
-            line += status.ljust(w)
-        print(line)
+    def split(run):
+        client, _, server = run.partition("-")
+        return client, server
+
+    groups = [
+        ("client -> wsproto tokio_echo_server", [r for r in runs if split(r)[1] == "wsproto" and split(r)[0] != "wsproto"], 0),
+        ("wsproto interop_client -> server", [r for r in runs if split(r)[0] == "wsproto"], 1),
+    ]
+    grouped = {r for _, g, _ in groups for r in g}
+    groups.append(("controls (client-server)", [r for r in runs if r not in grouped], None))
+
+    for title, group, label_side in groups:
+        if not group:
+            continue
+        labels = [split(r)[label_side] if label_side is not None else r for r in group]
+        colw = [max(len(lbl), 5) + 2 for lbl in labels]
+        print()
+        print(title)
+        print("check".ljust(width) + "".join(lbl.ljust(w) for lbl, w in zip(labels, colw)))
+        print("-" * (width + sum(colw)))
+        for check in rows:
+            line = check.ljust(width)
+            for run, w in zip(group, colw):
+                status, detail = cells.get((run, check), ("-", "not run"))
+                is_known = f"{run}:{check}" in known
+                if status == "FAIL" and is_known:
+                    status = "XFAIL"
+                elif status == "PASS" and is_known:
+                    status = "XPASS"
+                    notes.append(f"{run}:{check} passed but is listed as a known failure: remove it from KNOWN_FAILURES in interop/run.sh")
+                elif status not in ("PASS", "FAIL", "N/A", "-"):
+                    detail = f"unknown status {status!r}: {detail}"
+                    status = "FAIL"
+                counts[status] += 1
+                if status in ("FAIL", "-"):
+                    failures.append(f"{run}: {check}: {detail}")
+                elif status == "XFAIL":
+                    notes.append(f"{run}:{check} failed as known: {detail}")
+                line += status.ljust(w)
+            print(line)
 
     # runs that failed without saying why in a RESULT line
     for run in runs:
@@ -124,6 +149,11 @@ def main(d):
     for run in runs:
         server = read(os.path.join(d, run + ".server")).strip()
         print(f"  {run}: client {infos.get(run, '?')}; server {server}")
+    # what permessage-deflate looked like in each run
+    for run in runs:
+        status, detail = cells.get((run, "deflate"), ("-", ""))
+        if status == "PASS":
+            print(f"  deflate {run}: {detail}")
     for n in notes:
         print(f"  note: {n}")
     if failures:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Interop tests: wsproto's tokio echo server against real clients (Python
 # `websockets`, Node `ws`, headless Chromium) and wsproto's tokio client
-# against real servers (`websockets`, `ws`). Installs what it needs, prints a
-# check x run table, exits non-zero if anything failed. See interop/README.md.
+# against real servers (`websockets`, `ws`), each with permessage-deflate on
+# (the peer's defaults), with 10-bit windows, and off. Installs what it
+# needs, prints check x run tables, exits non-zero if anything failed. See
+# interop/README.md.
 #
 #   bash interop/run.sh              # the matrix
 #   bash interop/run.sh --controls   # plus peer-vs-peer control runs
@@ -93,6 +95,11 @@ if [ "$have" != "$want" ]; then
 fi
 (cd "$HERE/node" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
+# Whether wsproto's interop_client can offer permessage-deflate (reads
+# INTEROP_DEFLATE); without it the client-side deflate runs are skipped.
+CLIENT_DEFLATE=0
+grep -q 'INTEROP_DEFLATE' "$ROOT/examples/interop_client.rs" && CLIENT_DEFLATE=1
+
 step "build release examples"
 timeout 1500 cargo build --release --all-features --example tokio_echo_server --example interop_client
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples"
@@ -128,27 +135,55 @@ start_server() {
   return 1
 }
 
+# A peer is NAME or NAME:MODE, MODE being its permessage-deflate setting,
+# passed as INTEROP_DEFLATE: `on` (the default: the peer's own defaults),
+# `w10` (10-bit windows both ways; ws also raises its compression threshold
+# to 4096 bytes), `off`. wsproto's tokio_echo_server always accepts
+# permessage-deflate (built with --all-features); wsproto's interop_client
+# offers it when it supports INTEROP_DEFLATE (see CLIENT_DEFLATE).
+peer_name() { echo "${1%%:*}"; }
+peer_mode() { case "$1" in *:*) echo "${1#*:}" ;; *) echo on ;; esac; }
+
 # The echo servers (port 0: a free one) and the clients (given the URL).
 server_cmd() {
-  case "$1" in
+  local mode
+  mode=$(peer_mode "$1")
+  case "$(peer_name "$1")" in
     wsproto) CMD=("$BIN/tokio_echo_server" 127.0.0.1:0) ;;
-    websockets) CMD=("$VENV/bin/python" "$HERE/python/server.py" 127.0.0.1 0) ;;
-    ws) CMD=(node "$HERE/node/server.js" 127.0.0.1 0) ;;
+    websockets) CMD=(env INTEROP_DEFLATE="$mode" "$VENV/bin/python" "$HERE/python/server.py" 127.0.0.1 0) ;;
+    ws) CMD=(env INTEROP_DEFLATE="$mode" node "$HERE/node/server.js" 127.0.0.1 0) ;;
   esac
 }
 client_cmd() {
-  case "$1" in
-    wsproto) CMD=("$BIN/interop_client") ;;
-    websockets) CMD=("$VENV/bin/python" "$HERE/python/client.py") ;;
-    ws) CMD=(node "$HERE/node/client.js") ;;
+  local mode
+  mode=$(peer_mode "$1")
+  case "$(peer_name "$1")" in
+    wsproto) CMD=(env INTEROP_DEFLATE="$mode" INTEROP_DEFLATE_EXPECT="$2" "$BIN/interop_client") ;;
+    websockets) CMD=(env INTEROP_DEFLATE="$mode" "$VENV/bin/python" "$HERE/python/client.py") ;;
+    ws) CMD=(env INTEROP_DEFLATE="$mode" node "$HERE/node/client.js") ;;
     chromium) CMD=(node "$HERE/node/chromium.js") ;;
   esac
 }
 server_label() {
+  local mode
+  mode=$(peer_mode "$1")
+  case "$(peer_name "$1")" in
+    wsproto) echo "wsproto tokio_echo_server (permessage-deflate accepted)" ;;
+    websockets) echo "python-websockets $WEBSOCKETS_VERSION (interop/python/server.py, permessage-deflate $mode)" ;;
+    ws) echo "node-ws $WS_VERSION (interop/node/server.js, permessage-deflate $mode)" ;;
+  esac
+}
+# What a server agrees to when wsproto's client offers
+# DeflateConfig::default() ("permessage-deflate; client_max_window_bits"),
+# as SERVER_BITS/CLIENT_BITS/SERVER_NO_CONTEXT_TAKEOVER/CLIENT_NO_CONTEXT_TAKEOVER
+# (INTEROP_DEFLATE_EXPECT for interop_client); empty when it declines.
+expect_params() {
   case "$1" in
-    wsproto) echo "wsproto tokio_echo_server" ;;
-    websockets) echo "python-websockets $WEBSOCKETS_VERSION (interop/python/server.py)" ;;
-    ws) echo "node-ws $WS_VERSION (interop/node/server.js)" ;;
+    *:off) echo "" ;;
+    websockets) echo "12/12/0/0" ;;     # websockets' default server factory
+    websockets:w10) echo "10/10/0/1" ;; # and requires client_no_context_takeover
+    ws:w10) echo "10/10/1/0" ;;         # ws keeps no context of its own
+    *) echo "15/15/0/0" ;;
   esac
 }
 
@@ -167,10 +202,19 @@ run() {
     return 0
   fi
   local rc=0
-  client_cmd "$client"
-  CHROMIUM="$CHROMIUM" timeout -k 5 "$RUN_TIMEOUT" "${CMD[@]}" "$SERVER_URL" \
+  client_cmd "$client" "$(expect_params "$server")"
+  # INTEROP_SERVER: the clients check wsproto's own compression policy only
+  # against wsproto's server
+  INTEROP_SERVER=$(peer_name "$server") CHROMIUM="$CHROMIUM" timeout -k 5 "$RUN_TIMEOUT" "${CMD[@]}" "$SERVER_URL" \
     >"$file.out" 2>"$file.err" </dev/null || rc=$?
   echo "$rc" >"$file.rc"
+  if [ "$(peer_name "$client")" = wsproto ] && [ "$CLIENT_DEFLATE" -eq 0 ]; then
+    # an interop_client without INTEROP_DEFLATE offers nothing
+    echo "RESULT deflate N/A interop_client cannot offer permessage-deflate yet (no INTEROP_DEFLATE support)" >>"$file.out"
+  fi
+  if [ "$(peer_name "$client")" = wsproto ] && ! grep -q '^RESULT deflate-window-8 ' "$file.out"; then
+    echo "RESULT deflate-window-8 N/A checked by the ws and websockets clients" >>"$file.out"
+  fi
   if kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "RESULT server-alive PASS" >>"$file.out"
   else
@@ -187,21 +231,42 @@ run() {
 : >"$OUT/runs"
 printf '%s\n' ${KNOWN_FAILURES[@]+"${KNOWN_FAILURES[@]}"} | sed 's/->/-/' >"$OUT/known-failures"
 
-# peers as clients of wsproto's tokio echo server
+# peers as clients of wsproto's tokio echo server (which accepts
+# permessage-deflate): compression on, with 10-bit windows, and off
 run websockets wsproto
+run websockets:w10 wsproto
+run websockets:off wsproto
 run ws wsproto
+run ws:w10 wsproto
+run ws:off wsproto
 run chromium wsproto
-# wsproto's tokio client against the peers' echo servers
-run wsproto websockets
-run wsproto ws
+# wsproto's tokio client against the peers' echo servers: compression
+# offered and accepted (the servers' defaults, 10-bit windows), and offered
+# but declined (`:off`)
+if [ "$CLIENT_DEFLATE" -eq 1 ]; then
+  run wsproto websockets
+  run wsproto websockets:w10
+  run wsproto websockets:off
+  run wsproto ws
+  run wsproto ws:w10
+  run wsproto ws:off
+else
+  echo "note: examples/interop_client.rs does not read INTEROP_DEFLATE: the wsproto client offers no" >&2
+  echo "      permessage-deflate, so only its runs against servers with compression off are made" >&2
+  run wsproto websockets:off
+  run wsproto ws:off
+fi
 # baseline: wsproto against itself
 run wsproto wsproto
 if [ "$CONTROLS" -eq 1 ]; then
   # the checks against the other peers' servers: tells a wsproto problem
   # from a problem of the checks themselves
   run websockets ws
+  run websockets:off ws:off
   run ws websockets
+  run ws:w10 websockets:w10
   run chromium websockets
+  run chromium ws
 fi
 
 step "results (client-server; websockets $WEBSOCKETS_VERSION, ws $WS_VERSION, $CHROMIUM_VERSION)"

@@ -25,7 +25,11 @@ pub struct Limits {
     pub max_frame_payload: usize,
     /// Largest message, the sum of its fragments' payloads, checked when each
     /// frame header parses. Default 16 MiB. In streaming mode messages are
-    /// never buffered whole, so this only bounds the declared total.
+    /// never buffered whole, so this only bounds the declared total. A
+    /// compressed message (permessage-deflate) is limited by its inflated
+    /// size, enforced while inflating; its wire size may be up to twice this
+    /// (deflate slightly expands incompressible data) before it is refused
+    /// unread.
     pub max_message: usize,
     /// Largest opening-handshake head (request or response line plus
     /// headers), in bytes. Default 16 KiB: browsers with many cookies send a

@@ -7,9 +7,13 @@
 //! received whole or in two pieces, or several in one chunk), raw byte
 //! chunks, every command (`send`, `send_fragment`, `ping`, `pong`, `close`),
 //! time passing (by an amount, or straight to the next deadline),
-//! `receive_eof`, and partial or full draining of `poll_transmit`. After each
-//! operation the driver does what the documentation asks of a driver: poll
-//! events until `Ok(None)` or `Err`, then `poll_timeout(now)`.
+//! `receive_eof`, and partial or full draining of the output, either handed
+//! over chunk by chunk (`poll_transmit`) or written in place with partial
+//! writes (`peek_transmit` or a vectored `transmit_slices` of 1–8 slots,
+//! then `advance_transmit(n)` for an arbitrary `n` up to what was shown,
+//! including 0), mixed freely. After each operation the driver does what
+//! the documentation asks of a driver: poll events until `Ok(None)` or
+//! `Err`, then `poll_timeout(now)`.
 //!
 //! Invariants:
 //! * no panic;
@@ -25,13 +29,19 @@
 //!   progress or the right kind, room in the queue, valid text, legal close
 //!   code and reason, control payload at most 125) and a refused value comes
 //!   back untouched;
-//! * everything `poll_transmit` hands out, concatenated, decodes as a valid
-//!   frame stream for the peer role (see `WireChecker`): at most one close
+//! * everything written (chunks `poll_transmit` hands out and the first `n`
+//!   bytes of what `peek_transmit`/`transmit_slices` showed before
+//!   `advance_transmit(n)`), concatenated in the order written, decodes as a
+//!   valid frame stream for the peer role (see `WireChecker`): at most one close
 //!   frame, and after it nothing but pongs — and not even those when the
 //!   close frame was a reply or a failure's (§5.5.1, §5.5.2); it ends on a
 //!   frame boundary once drained; `pending_output` drops by exactly the
 //!   chunk handed out (to at most a pending pong once the close frame is
-//!   out); the complete data messages on the wire are the ones sent, in
+//!   out) and by exactly `n` on `advance_transmit(n)` (plus at most a
+//!   dropped keepalive ping when that write completes the close frame);
+//!   `peek_transmit`/`transmit_slices` never show empty slices nor more than
+//!   `pending_output()`, and show something whenever output is pending;
+//!   the complete data messages on the wire are the ones sent, in
 //!   order (all of them unless the connection failed);
 //! * a close frame is written exactly when one is owed — after `close()`
 //!   (with its code), in reply to the peer's (echoing its code), or on a
@@ -39,10 +49,15 @@
 //! * `buffered_input()` never exceeds `max_frame_payload + 14` plus the
 //!   chunk just received, and `max_frame_payload + 14` once the events are
 //!   drained; `buffered_message()` never exceeds `max_message`;
+//! * `should_close_transport()` is true with output still pending only after
+//!   an EOF or a timeout ended the connection, or once `close_timeout` has
+//!   passed since the close began (a peer that never reads);
 //! * timers make progress: after `handle_timeout(now)` (repeated at most a
 //!   few times) no deadline is at or before `now`, and a closed connection
 //!   without a running timer wants its transport closed.
 #![no_main]
+
+use std::io::IoSlice;
 
 use arbitrary::Arbitrary;
 use bytes::{Bytes, BytesMut};
@@ -145,6 +160,13 @@ enum Op {
     Eof,
     /// Pull up to n chunks (0: all).
     Transmit(u8),
+    /// A partial write in place: `peek_transmit` (slots 0) or
+    /// `transmit_slices` into `slots % 9` slots, then
+    /// `advance_transmit` by at most `limit` bytes.
+    Write {
+        slots: u8,
+        limit: u16,
+    },
 }
 
 fn payload_bytes(p: &Payload) -> Vec<u8> {
@@ -208,6 +230,10 @@ struct Driver {
     /// Streaming: the message being received (kind, bytes so far).
     receiving: Option<(MessageKind, usize)>,
     wire: WireChecker,
+    /// Time the close began (our `close()`, the peer's close, a failure).
+    ended_at: Option<u64>,
+    /// Ended by EOF or a timeout: the transport closes at once.
+    abrupt: bool,
 }
 
 impl Driver {
@@ -270,6 +296,7 @@ impl Driver {
                             }
                             self.error = Some(e.clone());
                             self.sending = None;
+                            self.ended_at.get_or_insert(self.now);
                         }
                     }
                     assert_eq!(self.conn.poll_event(), Err(e), "error is not sticky");
@@ -310,6 +337,8 @@ impl Driver {
             Event::Closed(reason) => {
                 self.closed_event = true;
                 self.sending = None;
+                self.ended_at.get_or_insert(self.now);
+                self.abrupt = matches!(reason, CloseReason::Abnormal | CloseReason::TimedOut(_));
                 match reason {
                     CloseReason::Clean {
                         initiator: Initiator::Peer,
@@ -347,6 +376,14 @@ impl Driver {
         assert_eq!(c.error(), self.error.as_ref());
         if c.should_close_transport() {
             assert_eq!(c.state(), ConnectionState::Closed);
+            if c.pending_output() > 0 {
+                let timeout = self.config.close_timeout.as_millis() as u64;
+                assert!(
+                    self.abrupt || self.ended_at.is_some_and(|t| self.now >= t + timeout),
+                    "transport to be closed with {} bytes not written",
+                    c.pending_output()
+                );
+            }
         }
         assert_eq!(c.wants_write(), c.pending_output() > 0);
         assert!(c.buffered_message() <= self.config.limits.max_message);
@@ -375,6 +412,60 @@ impl Driver {
             } else {
                 assert_eq!(after + chunk.len(), before, "pending_output accounting");
             }
+        }
+        self.check_state();
+    }
+
+    /// One partial write in place: show the output (`peek_transmit`, or
+    /// `transmit_slices` into `slots % 8` slots), "write" the first `limit`
+    /// bytes of it, `advance_transmit` by that.
+    fn write(&mut self, slots: u8, limit: usize) {
+        let before = self.conn.pending_output();
+        let had_close = self.wire.close.is_some();
+        let mut written = Vec::new();
+        let k = (slots % 9) as usize;
+        if k == 0 {
+            let Some(b) = self.conn.peek_transmit() else {
+                assert_eq!(before, 0, "peek_transmit is None with bytes pending");
+                return;
+            };
+            assert!(!b.is_empty(), "peek_transmit shows an empty chunk");
+            assert!(b.len() <= before, "peek shows more than is pending");
+            written.extend_from_slice(&b[..limit.min(b.len())]);
+        } else {
+            let mut bufs = [IoSlice::new(&[]); 8];
+            let filled = self.conn.transmit_slices(&mut bufs[..k]);
+            assert!(filled <= k);
+            if filled == 0 {
+                assert_eq!(before, 0, "transmit_slices is empty with bytes pending");
+                return;
+            }
+            let total: usize = bufs[..filled].iter().map(|b| b.len()).sum();
+            assert!(total <= before, "slices show more than is pending");
+            // a short vectored write: the first `limit` bytes across them
+            let mut left = limit.min(total);
+            for b in &bufs[..filled] {
+                assert!(!b.is_empty(), "an empty slice");
+                let t = left.min(b.len());
+                written.extend_from_slice(&b[..t]);
+                left -= t;
+            }
+        }
+        let n = written.len();
+        self.conn.advance_transmit(n);
+        self.wire.feed(&written);
+        let after = self.conn.pending_output();
+        if !had_close && self.wire.close.is_some() {
+            // completing the close frame drops a keepalive ping not yet sent
+            // (2 + 4 + 8 bytes at most), nothing else
+            assert!(after <= before - n, "pending_output grew");
+            assert!(
+                before - n - after <= 14,
+                "{} bytes dropped with the close frame",
+                before - n - after
+            );
+        } else {
+            assert_eq!(after, before - n, "advance_transmit({n}) accounting");
         }
         self.check_state();
     }
@@ -506,6 +597,7 @@ impl Driver {
                 }
                 self.local_close = true;
                 self.close_is_ours = true;
+                self.ended_at.get_or_insert(self.now);
                 self.sending = None;
                 assert!(self.owed_close.is_none());
                 self.owed_close = Some(frame.map(|f| f.code.0));
@@ -579,6 +671,8 @@ fuzz_target!(|input: Input| {
         sent: Vec::new(),
         receiving: None,
         wire: WireChecker::new(input.role),
+        ended_at: None,
+        abrupt: false,
     };
     d.conn.poll_timeout(Instant::from_millis(0));
     for op in input.ops {
@@ -639,6 +733,7 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::Transmit(n) => d.transmit(n as usize),
+            Op::Write { slots, limit } => d.write(slots, limit as usize),
         }
         d.timers();
         d.check_state();

@@ -35,7 +35,7 @@ pub fn chunks<'a>(sizes: &[u8], data: &'a [u8]) -> Vec<&'a [u8]> {
 
 /// Cut `data` into 1–3 pieces at positions given as fractions (`/256`) of
 /// its length.
-pub fn split_in_up_to_three<'a>(data: &'a [u8], count: u8, a: u8, b: u8) -> Vec<&'a [u8]> {
+pub fn split_in_up_to_three(data: &[u8], count: u8, a: u8, b: u8) -> Vec<&[u8]> {
     let count = 1 + (count % 3) as usize;
     let mut cuts: Vec<usize> = [a, b]
         .iter()
@@ -430,8 +430,15 @@ impl WireChecker {
             self.frames.push(frame);
         }
         if self.close.is_some() {
-            // only (the start of) a pong may follow the close frame
-            if let Some(&b0) = self.buf.first() {
+            // only (the start of) a pong may follow the close frame: a
+            // partial write can stop inside its header or inside its payload
+            if let Some(h) = self.decoder.current() {
+                assert_eq!(
+                    h.opcode,
+                    OpCode::Pong,
+                    "a frame after the close frame: {h:?}"
+                );
+            } else if let Some(&b0) = self.buf.first() {
                 assert_eq!(
                     b0 & 0x0F,
                     OpCode::Pong.as_u8(),

@@ -6,12 +6,16 @@
 //
 // No test framework and no CDP: a small HTTP server on 127.0.0.1:0 serves
 // the page, receives its results (POST /result, POST /done) and offers a
-// probe endpoint that records the browser's WebSocket handshake headers (to
-// show what the browser offers, e.g. permessage-deflate). Chromium runs in
+// tapping proxy: a WebSocket to ws://<this server>/tap is forwarded byte for
+// byte to the echo server while both directions are parsed into frame
+// headers (GET /tap-stats), so the page can check what went over the wire
+// compressed (RSV1) — which the browser API does not show. Chromium runs in
 // its own process group with a fresh profile and is killed when done or on
 // timeout. Exit status 0 when every check passed.
 
 const http = require('http');
+const net = require('net');
+const { FrameTap, headerOf } = require('./wire');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -28,7 +32,7 @@ const page = fs.readFileSync(path.join(__dirname, '..', 'browser', 'checks.html'
 
 let failed = 0;
 let passed = 0;
-let probeHeaders = '';
+let tap = null; // the last /tap connection: { request, c2s, s2c }
 let child = null;
 let finished = false;
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wsproto-interop-chromium-'));
@@ -47,9 +51,14 @@ const server = http.createServer(async (req, res) => {
   if (req.method === 'GET' && u.pathname === '/checks.html') {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(page);
-  } else if (req.method === 'GET' && u.pathname === '/probe-headers') {
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(probeHeaders);
+  } else if (req.method === 'GET' && u.pathname === '/tap-stats') {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(tap && {
+      offered: tap.request,
+      answered: headerOf(tap.s2c.head, 'sec-websocket-extensions'),
+      c2s: tap.c2s.messages(),
+      s2c: tap.s2c.messages(),
+    }));
   } else if (req.method === 'POST' && u.pathname === '/result') {
     const line = (await readBody(req)).replace(/\s+/g, ' ').trim();
     console.log(line);
@@ -66,10 +75,41 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
-// The probe: record the browser's handshake, then refuse it.
-server.on('upgrade', (req, socket) => {
-  probeHeaders = req.headers['sec-websocket-extensions'] || '';
-  socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+// The tap: forward the browser's WebSocket to the echo server unchanged,
+// parsing the frames both ways.
+server.on('upgrade', (req, socket, head) => {
+  if (!req.url.startsWith('/tap')) {
+    socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const target = new URL(wsUrl);
+  const t = { request: req.headers['sec-websocket-extensions'] || '', c2s: new FrameTap(), s2c: new FrameTap({ skipHttpHead: true }) };
+  tap = t;
+  let lines = `GET ${target.pathname || '/'} HTTP/1.1\r\n`;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) lines += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+  const up = net.connect(Number(target.port), target.hostname, () => {
+    up.write(lines + '\r\n');
+    if (head.length) {
+      t.c2s.push(head);
+      up.write(head);
+    }
+  });
+  up.setNoDelay(true);
+  socket.setNoDelay(true);
+  socket.on('data', (b) => {
+    t.c2s.push(b);
+    up.write(b);
+  });
+  up.on('data', (b) => {
+    t.s2c.push(b);
+    socket.write(b);
+  });
+  socket.on('end', () => up.end());
+  up.on('end', () => socket.end());
+  socket.on('error', () => up.destroy());
+  up.on('error', () => socket.destroy());
+  socket.on('close', () => up.destroy());
+  up.on('close', () => socket.destroy());
 });
 
 function groupAlive(pgid) {
@@ -111,7 +151,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => finish(1));
 
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
-  const pageUrl = `http://127.0.0.1:${port}/checks.html?ws=${encodeURIComponent(wsUrl)}`;
+  const serverName = process.env.INTEROP_SERVER || 'wsproto';
+  const pageUrl = `http://127.0.0.1:${port}/checks.html?ws=${encodeURIComponent(wsUrl)}&server=${encodeURIComponent(serverName)}`;
   const args = [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',

@@ -1,18 +1,45 @@
 'use strict';
 // Interop checks with Node `ws` as the CLIENT.
 //
-//   node client.js ws://127.0.0.1:PORT
+//   INTEROP_DEFLATE=on|off|w10 node client.js ws://127.0.0.1:PORT
 //
 // Runs every check against an echo server with the contract of
 // examples/tokio_echo_server.rs and prints one line per check:
 //
-//   RESULT <check> PASS|FAIL [detail]
+//   RESULT <check> PASS|FAIL|N/A [detail]
 //
-// Exit status 0 when every check passed, 1 otherwise. Every check has its own
-// timeout, so a stuck peer fails that check instead of hanging the run.
+// INTEROP_DEFLATE picks ws's permessage-deflate settings for every
+// connection (see DEFLATE_MODES); the `deflate` / `no-deflate` checks verify
+// on the wire (a frame tap on the socket) what was negotiated and which
+// frames went out compressed. Exit status 0 when every check passed, 1
+// otherwise. Every check has its own timeout, so a stuck peer fails that
+// check instead of hanging the run.
 
 const WebSocket = require('ws');
 const wsVersion = require('ws/package.json').version;
+const { FrameTap, tapWrites } = require('./wire');
+
+// `on`: ws's defaults: offers "permessage-deflate; client_max_window_bits"
+// and, keeping its context, compresses every message. `w10`: 10-bit windows
+// both ways and client_no_context_takeover, which makes ws apply its
+// threshold: only messages of 4096 bytes or more go out compressed.
+const DEFLATE_MODES = {
+  off: false,
+  on: true,
+  w10: { serverMaxWindowBits: 10, clientMaxWindowBits: 10, clientNoContextTakeover: true, threshold: 4096 },
+};
+const MODE = process.env.INTEROP_DEFLATE || 'on';
+if (!(MODE in DEFLATE_MODES)) {
+  console.error(`INTEROP_DEFLATE must be one of ${Object.keys(DEFLATE_MODES).join(', ')}`);
+  process.exit(2);
+}
+const PMD = DEFLATE_MODES[MODE];
+// wsproto's own policy (64-byte threshold, plain at 8 bits, the exact
+// response) is only expected of wsproto's server
+const WSPROTO = (process.env.INTEROP_SERVER || 'wsproto') === 'wsproto';
+// ws compresses a message from this size (its threshold only applies
+// without context takeover)
+const COMPRESS_FROM = PMD === true ? 0 : PMD ? PMD.threshold : Infinity;
 
 const CHECK_TIMEOUT_MS = 30000;
 const MAX = 64 << 20;
@@ -26,6 +53,20 @@ const SIZE_NAMES = { [1 << 20]: '1MiB', [16 << 20]: '16MiB' };
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 // about 1 MiB of 2-, 3- and 4-byte UTF-8 sequences
 const TEXT_MULTIBYTE_1MIB = (TEXT_MULTIBYTE + TEXT_EMOJI).repeat(Math.floor((1 << 20) / Buffer.byteLength(TEXT_MULTIBYTE + TEXT_EMOJI)) + 1);
+
+// A chat-like JSON message of exactly `n` ASCII bytes, about as compressible
+// as real chat traffic (the same MINSTD-drawn words as the other clients).
+function chatJson(n, seed = 0) {
+  const words = ['hello', 'deploy', 'the', 'build', 'is', 'green', 'lunch', 'ship', 'it', 'p99',
+    'latency', 'ok', 'review', 'merge', 'branch', 'tests', 'flaky', 'again', 'cache', 'db'];
+  let x = seed * 7919 + 1;
+  let s = `{"type":"message","room":"lobby","user":"u${seed}","ts":${1700000000 + seed},"text":"`;
+  while (s.length < n - 2) {
+    x = (x * 48271) % 2147483647;
+    s += words[x % words.length] + (x % 3 === 0 ? ` #${(x >> 4) % 10000}` : '') + ' ';
+  }
+  return s.slice(0, n - 2) + '"}';
+}
 
 function patternBytes(n) {
   const b = Buffer.alloc(n);
@@ -48,7 +89,10 @@ function expect(cond, msg) {
 // A client connection with an awaitable message queue.
 class Peer {
   constructor(url, protocols, options = {}) {
-    this.ws = new WebSocket(url, protocols, { maxPayload: MAX, handshakeTimeout: 10000, ...options });
+    this.ws = new WebSocket(url, protocols, { maxPayload: MAX, handshakeTimeout: 10000, perMessageDeflate: PMD, ...options });
+    // what the server sends (rx) and what ws sends (tx), frame by frame
+    this.rx = new FrameTap();
+    this.tx = new FrameTap();
     this.queue = [];
     this.waiters = [];
     this.pongs = [];
@@ -65,6 +109,9 @@ class Peer {
       const req = res.req || this.ws._req;
       this.offeredExtensions = req && req.getHeader('sec-websocket-extensions');
       this.responseExtensions = res.headers['sec-websocket-extensions'];
+      // ws takes the socket over after this event: tap it first
+      res.socket.on('data', (b) => this.rx.push(b));
+      tapWrites(res.socket, this.tx);
     });
     this.ws.on('message', (data, isBinary) => this.push({ data, isBinary }));
     this.ws.on('pong', (data) => this.pongs.push(Buffer.from(data)));
@@ -122,7 +169,7 @@ function withTimeout(p, ms, what) {
 }
 
 async function main(url) {
-  console.log(`INFO peer node-ws ${wsVersion} (node ${process.version})`);
+  console.log(`INFO peer node-ws ${wsVersion} (node ${process.version}), perMessageDeflate ${JSON.stringify(PMD)}`);
   let failed = 0;
   let shared = null;
   const dataPeer = async () => {
@@ -132,8 +179,8 @@ async function main(url) {
     }
     return shared;
   };
-  const open = async (protocols) => {
-    const p = new Peer(url, protocols);
+  const open = async (protocols, options) => {
+    const p = new Peer(url, protocols, options);
     await p.opened;
     return p;
   };
@@ -149,17 +196,45 @@ async function main(url) {
     }
   };
 
-  await run('no-deflate', async () => {
-    // ws offers permessage-deflate by default; the server must decline it
-    // (by not answering the extension) and ws must then work uncompressed.
-    const p = await dataPeer();
-    expect(/permessage-deflate/.test(p.offeredExtensions || ''), `client did not offer permessage-deflate: ${p.offeredExtensions}`);
-    expect(p.responseExtensions === undefined, `server answered extensions ${p.responseExtensions}`);
-    expect(p.ws.extensions === '', `negotiated extensions ${JSON.stringify(p.ws.extensions)}`);
-    await p.echo('uncompressed '.repeat(100));
-    await p.echo(patternBytes(100000));
-    return `offered '${p.offeredExtensions}', server declined`;
-  });
+  const skip = (name, why) => console.log(`RESULT ${name} N/A ${why}`);
+  if (PMD) {
+    skip('no-deflate', `INTEROP_DEFLATE=${MODE}: ws offers permessage-deflate (see deflate)`);
+    await run('deflate', () => deflateCheck(open));
+  } else {
+    await run('no-deflate', async () => {
+      // perMessageDeflate: false: ws offers nothing; the server must answer
+      // no extension and send nothing compressed.
+      const p = await dataPeer();
+      expect(p.offeredExtensions === undefined, `client offered ${p.offeredExtensions}`);
+      expect(p.responseExtensions === undefined, `server answered extensions ${p.responseExtensions}`);
+      await p.echo('uncompressed '.repeat(100));
+      await p.echo(patternBytes(100000));
+      const rsv1 = p.rx.dataFrames().filter((f) => f.rsv1).length;
+      expect(rsv1 === 0, `${rsv1} server frames with RSV1 set`);
+      return `nothing offered, nothing answered, ${p.rx.dataFrames().length} server frames all plain`;
+    });
+    skip('deflate', 'INTEROP_DEFLATE=off: ws offers no permessage-deflate');
+  }
+  if (MODE === 'on' && WSPROTO) {
+    await run('deflate-window-8', async () => {
+      // 8-bit windows both ways: wsproto cannot compress with a 256-byte
+      // window and must send plain (valid); ws compresses (zlib uses 9 bits)
+      const p = await open(undefined, { perMessageDeflate: { serverMaxWindowBits: 8, clientMaxWindowBits: 8, threshold: 0 } });
+      const resp = p.responseExtensions || '';
+      expect(/server_max_window_bits=8/.test(resp) && /client_max_window_bits=8/.test(resp), `response ${JSON.stringify(resp)}`);
+      const msg = chatJson(5000, 8);
+      await p.echo(msg);
+      await p.echo(msg);
+      const tx = p.tx.messages().slice(-2);
+      const rx = p.rx.messages().slice(-2);
+      expect(tx.every((m) => m.rsv1), `ws sent ${JSON.stringify(tx)}`);
+      expect(rx.every((m) => !m.rsv1 && m.len === 5000), `server sent ${JSON.stringify(rx)}`);
+      await p.close(1000, '');
+      return `response '${resp}'; ws -> server compressed (${tx.map((m) => m.len).join(', ')} B), server -> ws plain`;
+    });
+  } else {
+    skip('deflate-window-8', WSPROTO ? `INTEROP_DEFLATE=${MODE}: checked in the INTEROP_DEFLATE=on run` : 'checks wsproto\'s server');
+  }
   await run('text-ascii', async () => (await dataPeer()).echo(TEXT_ASCII));
   await run('text-multibyte', async () => (await dataPeer()).echo(TEXT_MULTIBYTE));
   await run('text-emoji', async () => (await dataPeer()).echo(TEXT_EMOJI));
@@ -307,6 +382,43 @@ async function main(url) {
     return '20 connections x 20 echoes at once';
   });
   return failed ? 1 : 0;
+}
+
+// permessage-deflate negotiated as INTEROP_DEFLATE says, and compressed
+// frames on the wire both ways.
+async function deflateCheck(open) {
+  const p = await open();
+  const resp = p.responseExtensions || '';
+  expect(/permessage-deflate/.test(p.offeredExtensions || ''), `ws did not offer permessage-deflate: ${p.offeredExtensions}`);
+  expect(/^permessage-deflate\b/.test(resp), `server answered ${JSON.stringify(resp)}`);
+  if (MODE === 'w10') {
+    const want = 'permessage-deflate; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=10';
+    expect(resp === want || (!WSPROTO && /server_max_window_bits=10/.test(resp) && /client_max_window_bits=10/.test(resp)),
+      `response ${JSON.stringify(resp)}, expected ${JSON.stringify(want)}`);
+  }
+  const big = chatJson(8000, 1);
+  const med = chatJson(600, 2); // repeated within even a 10-bit window
+  const mid = chatJson(2000, 3); // under ws's 4096-byte threshold (w10)
+  const tiny = 'tiny'; // under wsproto's 64-byte threshold
+  for (const m of [big, med, tiny, med, mid]) await p.echo(m);
+  const rx = p.rx.messages().slice(-5);
+  const tx = p.tx.messages().slice(-5);
+  expect(rx.length === 5 && tx.length === 5, `tapped ${rx.length} server and ${tx.length} client messages`);
+  expect(rx[0].rsv1 && rx[0].len < 8000 * 0.7, `server's 8000-byte echo: ${JSON.stringify(rx[0])}`);
+  expect(rx.every((m) => !m.contRsv1), 'RSV1 on a continuation frame');
+  if (WSPROTO) {
+    // wsproto: compressed from 64 bytes, with context takeover
+    expect(rx[1].rsv1 && rx[1].len < 600, `server's 600-byte echo: ${JSON.stringify(rx[1])}`);
+    expect(!rx[2].rsv1 && rx[2].len === 4, `server's 4-byte echo: ${JSON.stringify(rx[2])}`);
+    expect(rx[3].rsv1 && rx[3].len < rx[1].len / 2, `server's repeated 600-byte echo (context takeover): ${JSON.stringify(rx[3])}`);
+    expect(rx[4].rsv1, `server's 2000-byte echo: ${JSON.stringify(rx[4])}`);
+  }
+  // ws -> server: compressed from ws's threshold (none with context takeover)
+  const lens = [8000, 600, 4, 600, 2000];
+  expect(tx.every((m, i) => m.rsv1 === lens[i] >= COMPRESS_FROM), `ws's frames (compressing from ${COMPRESS_FROM} B): ${JSON.stringify(tx)}`);
+  await p.close(1000, '');
+  return `response '${resp}'; server sent 8000 B as ${rx[0].len} B, 600 B as ${rx[1].len} B then ${rx[3].len} B, 4 B as ${rx[2].len} B${rx[2].rsv1 ? '' : ' plain'}; ` +
+    `ws sent 8000 B as ${tx[0].len} B, ${COMPRESS_FROM ? `messages under ${COMPRESS_FROM} B plain` : 'every message compressed'}`;
 }
 
 if (process.argv.length !== 3) {

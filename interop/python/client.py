@@ -1,22 +1,38 @@
 """Interop checks with Python `websockets` as the CLIENT.
 
-    python client.py ws://127.0.0.1:PORT
+    INTEROP_DEFLATE=on|off|w10 python client.py ws://127.0.0.1:PORT
 
 Runs every check against an echo server with the contract of
 examples/tokio_echo_server.rs and prints one line per check:
 
-    RESULT <check> PASS|FAIL [detail]
+    RESULT <check> PASS|FAIL|N/A [detail]
+
+INTEROP_DEFLATE picks websockets' permessage-deflate settings for every
+connection (see client_extensions); the `deflate` / `no-deflate` checks
+verify what was negotiated and, frame by frame, what went out compressed
+(RSV1) in each direction.
 
 Exit status 0 when every check passed, 1 otherwise. Each check has its own
 timeout, so a stuck peer fails that check instead of hanging the run.
 """
 
 import asyncio
+import os
 import sys
 
 import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+from deflate_tap import Tap
+
+MODE = os.environ.get("INTEROP_DEFLATE", "on")
+if MODE not in ("on", "off", "w10"):
+    sys.exit("INTEROP_DEFLATE must be on, off or w10")
+# wsproto's own policy (64-byte threshold, plain at 8 bits, the exact
+# response) is only expected of wsproto's server
+WSPROTO = os.environ.get("INTEROP_SERVER", "wsproto") == "wsproto"
 
 CHECK_TIMEOUT = 30
 MAX = 64 << 20
@@ -29,6 +45,44 @@ SIZE_NAMES = {1 << 20: "1MiB", 16 << 20: "16MiB"}
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 # about 1 MiB of 2-, 3- and 4-byte UTF-8 sequences
 TEXT_MULTIBYTE_1MIB = (TEXT_MULTIBYTE + TEXT_EMOJI) * ((1 << 20) // len((TEXT_MULTIBYTE + TEXT_EMOJI).encode()) + 1)
+
+
+def client_extensions(mode=None):
+    """connect() arguments for a deflate mode: `on` is websockets' default
+    (offers "permessage-deflate; client_max_window_bits", compresses every
+    message), `w10` asks for 10-bit windows both ways and
+    server_no_context_takeover, `off` offers nothing."""
+    mode = mode or MODE
+    if mode == "off":
+        return {"compression": None}
+    if mode == "w10":
+        return {
+            "compression": "deflate",
+            "extensions": [
+                ClientPerMessageDeflateFactory(
+                    server_max_window_bits=10, client_max_window_bits=10, server_no_context_takeover=True
+                )
+            ],
+        }
+    if mode == "window-8":
+        # the server's window limited to 8 bits (websockets' own zlib
+        # cannot compress with 8 bits, so only the server's)
+        return {"compression": "deflate", "extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=8)]}
+    return {"compression": "deflate"}
+
+
+def chat_json(n, seed=0):
+    """A chat-like JSON message of exactly `n` ASCII bytes, about as
+    compressible as real chat traffic (words and ticket numbers drawn by a
+    MINSTD generator; the same generator as the Node and browser clients)."""
+    words = ["hello", "deploy", "the", "build", "is", "green", "lunch", "ship", "it", "p99",
+             "latency", "ok", "review", "merge", "branch", "tests", "flaky", "again", "cache", "db"]
+    x = seed * 7919 + 1
+    s = '{"type":"message","room":"lobby","user":"u%d","ts":%d,"text":"' % (seed, 1700000000 + seed)
+    while len(s) < n - 2:
+        x = x * 48271 % 2147483647
+        s += words[x % len(words)] + (" #%d" % ((x >> 4) % 10000) if x % 3 == 0 else "") + " "
+    return s[: n - 2] + '"}'
 
 
 def pattern_bytes(n):
@@ -53,15 +107,18 @@ def expect(cond, msg):
         raise Fail(msg)
 
 
-async def open_ws(url, protocols=None):
-    return await connect(
+async def open_ws(url, protocols=None, mode=None):
+    ws = await connect(
         url,
         subprotocols=protocols,
         max_size=MAX,
         open_timeout=10,
         close_timeout=10,
         ping_interval=None,
+        **client_extensions(mode),
     )
+    ws.tap = Tap(ws)
+    return ws
 
 
 async def echo(ws, msg):
@@ -97,19 +154,83 @@ class Runner:
 
 
 async def main(url):
-    print(f"INFO peer python-websockets {websockets.__version__}", flush=True)
+    print(f"INFO peer python-websockets {websockets.__version__}, INTEROP_DEFLATE={MODE}", flush=True)
     r = Runner(url)
 
     async def no_deflate():
-        # websockets offers permessage-deflate by default; the server must
-        # decline it and the connection must work uncompressed.
+        # compression=None: nothing offered, nothing answered, and the
+        # connection works uncompressed (a server frame with RSV1 would fail
+        # it: websockets allows no RSV bits without an extension)
         ws = await r.data_ws()
-        req = ws.request.headers.get("Sec-WebSocket-Extensions", "")
-        expect("permessage-deflate" in req, f"client did not offer permessage-deflate: {req!r}")
+        req = ws.request.headers.get("Sec-WebSocket-Extensions")
+        expect(req is None, f"client offered {req!r}")
         resp = ws.response.headers.get("Sec-WebSocket-Extensions")
         expect(resp is None, f"server answered extensions {resp!r}")
         await echo(ws, "uncompressed " * 100)
-        return f"offered {req!r}, server declined"
+        await echo(ws, pattern_bytes(100000))
+        return "nothing offered, nothing answered, echoes uncompressed"
+
+    async def deflate():
+        ws = await open_ws(url)
+        req = ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        resp = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        expect("permessage-deflate" in req, f"client did not offer permessage-deflate: {req!r}")
+        expect(resp.startswith("permessage-deflate"), f"server answered {resp!r}")
+        ext = ws.tap.ext
+        expect(ext is not None, f"no PerMessageDeflate extension active: {ws.protocol.extensions}")
+        if MODE == "w10":
+            want = "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=10"
+            expect(resp == want or not WSPROTO, f"response {resp!r}, expected {want!r}")
+            expect(
+                (ext.remote_max_window_bits, ext.local_max_window_bits, ext.remote_no_context_takeover) == (10, 10, True),
+                f"expected 10-bit windows and server_no_context_takeover, got {ext!r}",
+            )
+        big = chat_json(8000, 1)
+        med = chat_json(600, 2)  # repeated within even a 10-bit window
+        for m in (big, med, "tiny", med):
+            await echo(ws, m)
+        # compressed fragments, text split mid-code-point
+        parts = [b"fragmented " * 50, "\u20ac".encode()[:2], "\u20ac".encode()[2:] + b" end " * 50]
+        await ws.send(parts, text=True)
+        got = await ws.recv()
+        expect(got == b"".join(parts).decode(), "fragmented compressed message: echo differs")
+        rx = Tap.messages(ws.tap.rx)[-5:]
+        tx = Tap.messages(ws.tap.tx)[-5:]
+        expect(len(rx) == 5 and len(tx) == 5, f"tapped {rx} / {tx}")
+        expect(rx[0][0] and rx[0][1] < 8000 * 0.7, f"server's 8000-byte echo: {rx[0]}")
+        expect(not any(m[2] for m in rx + tx), "RSV1 on a continuation frame")
+        if WSPROTO:
+            # wsproto: compressed from 64 bytes, with context takeover unless
+            # server_no_context_takeover was asked for (w10)
+            expect(rx[1][0] and rx[1][1] < 600, f"server's 600-byte echo: {rx[1]}")
+            expect(not rx[2][0] and rx[2][1] == 4, f"server's 4-byte echo: {rx[2]}")
+            if MODE == "w10":
+                expect(rx[3][0] and rx[3][1] == rx[1][1], f"server's repeated 600-byte echo (no context takeover): {rx[3]}")
+            else:
+                expect(rx[3][0] and rx[3][1] < rx[1][1] // 2, f"server's repeated 600-byte echo (context takeover): {rx[3]}")
+            expect(rx[4][0], f"server's echo of the fragmented message: {rx[4]}")
+        # websockets -> server: every message compressed
+        expect(all(m[0] for m in tx), f"websockets' frames: {tx}")
+        await ws.close()
+        return (
+            f"{ext!r}; server sent 8000 B as {rx[0][1]} B, 600 B as {rx[1][1]} B then {rx[3][1]} B, "
+            f"4 B as {rx[2][1]} B{'' if rx[2][0] else ' plain'}; "
+            f"websockets sent 8000 B as {tx[0][1]} B, fragments compressed"
+        )
+
+    async def deflate_window_8():
+        ws = await open_ws(url, mode="window-8")
+        resp = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        expect("server_max_window_bits=8" in resp, f"response {resp!r}")
+        msg = chat_json(5000, 8)
+        await echo(ws, msg)
+        await echo(ws, msg)
+        rx = Tap.messages(ws.tap.rx)[-2:]
+        tx = Tap.messages(ws.tap.tx)[-2:]
+        expect(all(not m[0] and m[1] == 5000 for m in rx), f"server sent {rx}")
+        expect(all(m[0] for m in tx), f"websockets sent {tx}")
+        await ws.close()
+        return f"response {resp!r}: server -> websockets plain, websockets -> server compressed ({tx[0][1]} B)"
 
     async def text(s):
         await echo(await r.data_ws(), s)
@@ -161,7 +282,7 @@ async def main(url):
     async def keepalive():
         # websockets' own keepalive: a ping every 0.1 s, the connection fails
         # if a pong takes more than 1 s; stay idle for 1.5 s
-        ws = await connect(url, max_size=MAX, open_timeout=10, ping_interval=0.1, ping_timeout=1)
+        ws = await connect(url, max_size=MAX, open_timeout=10, ping_interval=0.1, ping_timeout=1, **client_extensions())
         try:
             await asyncio.sleep(1.5)
             expect(ws.state is websockets.State.OPEN, f"connection {ws.state.name} after idle pings")
@@ -260,7 +381,18 @@ async def main(url):
         await asyncio.wait_for(ws.wait_closed(), 10)
         return "1000 'server closing'"
 
-    await r.run("no-deflate", no_deflate)
+    if MODE == "off":
+        await r.run("no-deflate", no_deflate)
+        print("RESULT deflate N/A INTEROP_DEFLATE=off: websockets offers no permessage-deflate", flush=True)
+    else:
+        print(f"RESULT no-deflate N/A INTEROP_DEFLATE={MODE}: websockets offers permessage-deflate (see deflate)", flush=True)
+        await r.run("deflate", deflate)
+    if MODE == "on" and WSPROTO:
+        await r.run("deflate-window-8", deflate_window_8)
+    elif not WSPROTO:
+        print("RESULT deflate-window-8 N/A checks wsproto's server", flush=True)
+    else:
+        print(f"RESULT deflate-window-8 N/A INTEROP_DEFLATE={MODE}: checked in the INTEROP_DEFLATE=on run", flush=True)
     await r.run("text-ascii", lambda: text(TEXT_ASCII))
     await r.run("text-multibyte", lambda: text(TEXT_MULTIBYTE))
     await r.run("text-emoji", lambda: text(TEXT_EMOJI))

@@ -135,6 +135,9 @@ struct Receive {
     tail_fed: usize,
     /// Decompressed bytes produced for this message (streaming mode).
     inflated: usize,
+    /// The final frame's payload is consumed; the deflate tail is not yet
+    /// fully inflated (the output filled up first).
+    tail_owed: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -155,6 +158,16 @@ const SHRINK_ABOVE: usize = 64 * 1024;
 /// Leftover input up to this size is copied into a fresh buffer to release
 /// a large allocation (larger leftovers keep it: it is still in use).
 const DETACH_MAX: usize = 16 * 1024;
+
+/// A finished buffer without its spare capacity, so a message the
+/// application keeps holds about its own size (growth left up to half
+/// again as much).
+fn exact(mut v: Vec<u8>) -> Vec<u8> {
+    if v.capacity() - v.len() > v.len() / 16 + 64 {
+        v.shrink_to_fit();
+    }
+    v
+}
 
 enum Step {
     Event(Event),
@@ -301,6 +314,10 @@ impl Connection {
     }
 
     fn step(&mut self) -> Result<Step, Error> {
+        #[cfg(feature = "deflate")]
+        if self.rx.tail_owed {
+            return self.inflate_step(true);
+        }
         let header = match self.decoder.current() {
             Some(h) => *h,
             None => match self.decoder.read_header(&mut self.input)? {
@@ -368,7 +385,15 @@ impl Connection {
         }
         let size = self.rx.len + h.payload_len;
         let limit = self.config.limits.max_message;
-        if size > limit as u64 {
+        // A compressed message is limited by its inflated size (checked while
+        // inflating); on the wire it may be a little larger than that when
+        // the data does not compress (deflate adds ~0.03%), so allow 2x.
+        let wire_limit = if self.rx.compressed {
+            (limit as u64).saturating_mul(2)
+        } else {
+            limit as u64
+        };
+        if size > wire_limit {
             return Err(CapacityError::MessageTooLarge { size, limit }.into());
         }
         self.rx.len = size;
@@ -407,7 +432,7 @@ impl Connection {
         }
         let data = if self.rx.fragmented {
             self.append_part(n);
-            Bytes::from(core::mem::take(&mut self.rx.parts))
+            Bytes::from(exact(core::mem::take(&mut self.rx.parts)))
         } else {
             // single-frame message: large payloads leave the input buffer
             // without a copy
@@ -490,6 +515,7 @@ impl Connection {
         rx.compressed = false;
         rx.tail_fed = 0;
         rx.inflated = 0;
+        rx.tail_owed = false;
     }
 
     /// Streaming mode: hand out whatever payload has arrived.
@@ -555,7 +581,10 @@ impl Connection {
         let max = self.config.limits.max_message;
         let kind = self.rx.kind.expect("a message is in progress");
         let avail = self.decoder.unmasked_len();
-        let complete = self.decoder.frame_complete();
+        // The final frame may be fully consumed while the tail is still owed
+        // (the output filled up first): then there is no frame any more.
+        let complete = self.rx.tail_owed || self.decoder.frame_complete();
+        let fin = fin || self.rx.tail_owed;
         let bad = |_| Error::from(ProtocolError::InvalidCompressedData);
         let st = self
             .deflate
@@ -579,13 +608,20 @@ impl Connection {
             .inflate(&self.input[..avail], out, max_len)
             .map_err(bad)?;
         let mut done = false;
-        if !full && n == avail && complete && fin {
-            done = st
-                .inflate_tail(&mut self.rx.tail_fed, out, max_len)
-                .map_err(bad)?;
+        if n == avail && complete && fin {
+            // every payload byte is in; what remains is the tail (§7.2.2)
+            self.rx.tail_owed = true;
+            if !full {
+                done = st
+                    .inflate_tail(&mut self.rx.tail_fed, out, max_len)
+                    .map_err(bad)?;
+            }
         }
         let produced = out.len() - start;
-        self.decoder.advance(&mut self.input, n);
+        if self.decoder.current().is_some() {
+            // (resuming an owed tail, the frame is already gone)
+            self.decoder.advance(&mut self.input, n);
+        }
         let total = if self.config.streaming {
             self.rx.inflated += produced;
             self.rx.inflated
@@ -618,7 +654,7 @@ impl Connection {
             return self.emit_inflated(kind, fresh, done);
         }
         if done {
-            let data = Bytes::from(core::mem::take(&mut self.rx.parts));
+            let data = Bytes::from(exact(core::mem::take(&mut self.rx.parts)));
             let kind = self.finish_message()?;
             return Ok(Step::Event(Event::Message(match kind {
                 MessageKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
@@ -674,7 +710,7 @@ impl Connection {
         }
         Ok(Step::Event(Event::Fragment {
             kind,
-            data: Bytes::from(data),
+            data: Bytes::from(exact(data)),
             fin: done,
         }))
     }
