@@ -23,22 +23,42 @@ use alloc::boxed::Box;
 /// assert_eq!(whole, pieces);
 /// ```
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let mut key = key;
-    key.rotate_left(offset % 4);
-    // Word-at-a-time XOR: the compiler vectorises the 8-byte chunk loop; the
-    // scalar head/tail handle what does not fill a word.
-    let key64 = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_ne_bytes(word) ^ key64;
-        chunk.copy_from_slice(&v.to_ne_bytes());
+    // The key as a little-endian word, rotated so that its first byte masks
+    // data[0]: byte order is fixed, so this is endian-independent.
+    let k32 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    // 32-byte blocks of four independent words: the compiler turns these
+    // into SIMD XORs (checked in benches/core.rs `unmask`).
+    let mut blocks = data.chunks_exact_mut(32);
+    for block in &mut blocks {
+        for word in block.chunks_exact_mut(8) {
+            let v = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ k64;
+            word.copy_from_slice(&v.to_le_bytes());
+        }
     }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+    let mut words = blocks.into_remainder().chunks_exact_mut(8);
+    for word in &mut words {
+        let v = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ k64;
+        word.copy_from_slice(&v.to_le_bytes());
+    }
+    let key = k32.to_le_bytes();
+    for (i, b) in words.into_remainder().iter_mut().enumerate() {
         *b ^= key[i % 4];
+    }
+}
+
+/// Append `src` to `buf` masked (or unmasked: the same XOR) with `key`
+/// from payload position `offset`, in L1-sized pieces so the mask pass reads
+/// what the copy just wrote from cache instead of memory.
+pub(crate) fn extend_masked(buf: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
+    const PIECE: usize = 8 * 1024;
+    buf.reserve(src.len());
+    let mut done = 0;
+    for piece in src.chunks(PIECE) {
+        let at = buf.len();
+        buf.extend_from_slice(piece);
+        apply_mask(&mut buf[at..], key, offset.wrapping_add(done));
+        done += piece.len();
     }
 }
 

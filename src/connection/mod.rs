@@ -244,7 +244,63 @@ impl Connection {
             return;
         }
         self.timers.note_rx();
+        let mut data = data;
+        loop {
+            // payload of the frame in progress: unmasked as it is copied in
+            let n = self.decoder.extend_payload(&mut self.input, data);
+            data = &data[n..];
+            if data.is_empty() {
+                return;
+            }
+            // A new frame starts at a clean point (nothing buffered, nothing
+            // queued): read its header now so that its payload, too, is
+            // unmasked on the way in. Elsewhere the order of events needs the
+            // header to wait for `poll_event`.
+            if n == 0 && !self.header_at_clean_point(&mut data) {
+                break;
+            }
+        }
         self.input.extend_from_slice(data);
+    }
+
+    /// `receive`'s early header: when nothing is buffered or pending, take
+    /// a complete, valid header off the front of `data` and process it as
+    /// `step` would. Returns whether it did.
+    fn header_at_clean_point(&mut self, data: &mut &[u8]) -> bool {
+        let clean = self.input.is_empty()
+            && self.decoder.current().is_none()
+            && self.events.is_empty()
+            && self.error.is_none()
+            && matches!(self.state, State::Open | State::CloseSent);
+        #[cfg(feature = "deflate")]
+        let clean = clean && !self.rx.tail_owed;
+        if !clean {
+            return false;
+        }
+        let Ok(Some((h, len))) = FrameHeader::parse(data) else {
+            return false;
+        };
+        // A header that fails is left for `poll_event` to report, so the
+        // failure happens in order with everything else the caller does.
+        if self.decoder.check(&h).is_err() || self.check_header(&h).is_err() {
+            return false;
+        }
+        self.input.extend_from_slice(&data[..len]);
+        *data = &data[len..];
+        let read = self.read_frame_header();
+        debug_assert!(matches!(read, Ok(Some(_))), "checked above: {read:?}");
+        true
+    }
+
+    /// Parse and check the next frame header in the input, if complete.
+    fn read_frame_header(&mut self) -> Result<Option<FrameHeader>, Error> {
+        match self.decoder.read_header(&mut self.input)? {
+            Some(h) => {
+                self.on_header(&h)?;
+                Ok(Some(h))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The input buffer, for reading from the transport straight into it
@@ -318,13 +374,15 @@ impl Connection {
         if self.rx.tail_owed {
             return self.inflate_step(true);
         }
+        if self.decoder.current().is_none() && self.rx.kind.is_none() && !self.config.streaming {
+            if let Some(step) = self.small_message()? {
+                return Ok(step);
+            }
+        }
         let header = match self.decoder.current() {
             Some(h) => *h,
-            None => match self.decoder.read_header(&mut self.input)? {
-                Some(h) => {
-                    self.on_header(&h)?;
-                    h
-                }
+            None => match self.read_frame_header()? {
+                Some(h) => h,
                 None => return Ok(Step::NeedMore),
             },
         };
@@ -358,37 +416,95 @@ impl Connection {
         }
     }
 
-    /// Message-level checks when a header arrives (§5.4, limits).
+    /// The hot path for small messages: a whole unfragmented, uncompressed
+    /// data frame below `min_zero_copy` that is all in the input becomes a
+    /// message in one go (one header parse, one copy that also unmasks, one
+    /// advance) instead of going through the frame-by-frame machinery.
+    /// `None` leaves anything else (and every error) to that machinery.
+    fn small_message(&mut self) -> Result<Option<Step>, Error> {
+        let Ok(Some((h, hlen))) = FrameHeader::parse(&self.input) else {
+            return Ok(None);
+        };
+        let n = h.payload_len;
+        if !h.fin
+            || h.rsv1
+            || !matches!(h.opcode, OpCode::Text | OpCode::Binary)
+            || n >= self.config.min_zero_copy as u64
+            || n > (self.input.len() - hlen) as u64
+            || n > self.config.limits.max_message as u64
+        {
+            return Ok(None);
+        }
+        self.decoder.check(&h)?;
+        let n = n as usize;
+        let mut payload = self.input[hlen..hlen + n].to_vec();
+        if let Some(key) = h.mask {
+            crate::mask::apply_mask(&mut payload, key, 0);
+        }
+        let message = if h.opcode == OpCode::Text {
+            if simdutf8::basic::from_utf8(&payload).is_err() {
+                return Err(ProtocolError::InvalidUtf8.into());
+            }
+            Message::Text(Utf8Bytes::from_validated(Bytes::from(payload)))
+        } else {
+            Message::Binary(Bytes::from(payload))
+        };
+        bytes::Buf::advance(&mut self.input, hlen + n);
+        self.shrink_input();
+        Ok(Some(Step::Event(Event::Message(message))))
+    }
+
+    /// Message-level checks when a header arrives (§5.4, limits), then the
+    /// receive state for it.
     fn on_header(&mut self, h: &FrameHeader) -> Result<(), Error> {
-        let kind = match h.opcode {
+        let size = self.check_header(h)?;
+        match h.opcode {
+            OpCode::Text | OpCode::Binary => {
+                self.rx_reset();
+                self.rx.kind = Some(if h.opcode == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                });
+                // the decoder lets RSV1 through only when deflate was
+                // negotiated
+                self.rx.compressed = h.rsv1;
+            }
+            OpCode::Continuation => {}
+            _ => return Ok(()),
+        }
+        self.rx.len = size;
+        Ok(())
+    }
+
+    /// `on_header`'s checks, without changing anything; returns the message
+    /// size so far including this frame.
+    fn check_header(&self, h: &FrameHeader) -> Result<u64, Error> {
+        let (size, compressed) = match h.opcode {
             OpCode::Continuation => {
                 if self.rx.kind.is_none() {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 }
-                None
+                if h.rsv1 {
+                    // RFC 7692 §6.1: RSV1 is set on the first frame of a
+                    // message only
+                    return Err(ProtocolError::ReservedBits.into());
+                }
+                (self.rx.len + h.payload_len, self.rx.compressed)
             }
-            OpCode::Text => Some(MessageKind::Text),
-            OpCode::Binary => Some(MessageKind::Binary),
-            _ => return Ok(()),
+            OpCode::Text | OpCode::Binary => {
+                if self.rx.kind.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation.into());
+                }
+                (h.payload_len, h.rsv1)
+            }
+            _ => return Ok(0),
         };
-        if let Some(kind) = kind {
-            if self.rx.kind.is_some() {
-                return Err(ProtocolError::ExpectedContinuation.into());
-            }
-            self.rx_reset();
-            self.rx.kind = Some(kind);
-            // the decoder lets RSV1 through only when deflate was negotiated
-            self.rx.compressed = h.rsv1;
-        } else if h.rsv1 {
-            // RFC 7692 §6.1: RSV1 is set on the first frame of a message only
-            return Err(ProtocolError::ReservedBits.into());
-        }
-        let size = self.rx.len + h.payload_len;
         let limit = self.config.limits.max_message;
         // A compressed message is limited by its inflated size (checked while
         // inflating); on the wire it may be a little larger than that when
         // the data does not compress (deflate adds ~0.03%), so allow 2x.
-        let wire_limit = if self.rx.compressed {
+        let wire_limit = if compressed {
             (limit as u64).saturating_mul(2)
         } else {
             limit as u64
@@ -396,8 +512,7 @@ impl Connection {
         if size > wire_limit {
             return Err(CapacityError::MessageTooLarge { size, limit }.into());
         }
-        self.rx.len = size;
-        Ok(())
+        Ok(size)
     }
 
     fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<Step, Error> {

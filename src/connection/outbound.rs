@@ -13,7 +13,7 @@ use alloc::collections::VecDeque;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::frame::{CloseFrame, FrameHeader, OpCode};
-use crate::mask::{apply_mask, MaskSource};
+use crate::mask::{apply_mask, extend_masked, MaskSource};
 use crate::Role;
 
 /// Payloads up to this size are copied next to their header so a small frame
@@ -141,8 +141,7 @@ impl Outbound {
                 // scratch arena (nor the arena it)
                 let mut buf = BytesMut::with_capacity(total);
                 buf.put_slice(&head[..n]);
-                buf.put_slice(&payload);
-                apply_mask(&mut buf[n..], key, 0);
+                extend_masked(&mut buf, &payload, key, 0);
                 return (buf.freeze(), None);
             }
             let buf = self.carve(total);

@@ -4,7 +4,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::FrameHeader;
 use crate::error::{CapacityError, Error, ProtocolError};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_masked};
 use crate::Role;
 
 /// A complete frame with its payload unmasked.
@@ -26,6 +26,10 @@ struct InFrame {
     unmasked: usize,
     /// Payload bytes already taken, for the mask offset.
     taken: u64,
+    /// Bytes right after the `unmasked` ones that were unmasked while being
+    /// copied in ([`FrameDecoder::extend_payload`]) but not yet reported by
+    /// `unmask_available` (which must still hand them out as new).
+    premasked: usize,
 }
 
 /// Decodes frames from a byte buffer for one [`Role`], enforcing the rules
@@ -122,11 +126,12 @@ impl FrameDecoder {
             remaining: header.payload_len,
             unmasked: 0,
             taken: 0,
+            premasked: 0,
         });
         Ok(Some(header))
     }
 
-    fn check(&self, h: &FrameHeader) -> Result<(), Error> {
+    pub(crate) fn check(&self, h: &FrameHeader) -> Result<(), Error> {
         // §5.2: "MUST be 0 unless an extension is negotiated that defines
         // meanings for non-zero values".
         if h.rsv_bits() & !self.allowed_rsv != 0 {
@@ -174,14 +179,51 @@ impl FrameDecoder {
         let avail = (buf.len() as u64).min(f.remaining) as usize;
         let start = f.unmasked;
         if avail > start {
-            if let Some(key) = f.header.mask {
-                // the mask offset is the payload position of buf[start]
-                let offset = (f.taken as usize).wrapping_add(start);
-                apply_mask(&mut buf[start..avail], key, offset);
+            // bytes appended by `extend_payload` are unmasked already
+            let raw = start + f.premasked;
+            if let (Some(key), true) = (f.header.mask, avail > raw) {
+                // the mask offset is the payload position of buf[raw]
+                let offset = (f.taken as usize).wrapping_add(raw);
+                apply_mask(&mut buf[raw..avail], key, offset);
             }
             f.unmasked = avail;
+            f.premasked = 0;
         }
         start..avail.max(start)
+    }
+
+    /// Append to `buf` the part of `data` that continues the payload of the
+    /// frame in progress, unmasking it while it is copied (one pass over
+    /// the bytes instead of a copy and then an unmask), and return how many
+    /// bytes of `data` that was. Appends nothing (returns 0) when no frame
+    /// is in progress, its payload is all in `buf` already, or `buf` holds
+    /// bytes not yet unmasked; the caller appends the rest of `data` itself.
+    ///
+    /// The bytes appended count as new for the next
+    /// [`unmask_available`](Self::unmask_available), exactly as if they had
+    /// been appended raw.
+    pub fn extend_payload(&mut self, buf: &mut BytesMut, data: &[u8]) -> usize {
+        let Some(f) = self.current.as_mut() else {
+            return 0;
+        };
+        let processed = f.unmasked + f.premasked;
+        if buf.len() != processed {
+            return 0;
+        }
+        let wanted = f.remaining - processed as u64;
+        let n = wanted.min(data.len() as u64) as usize;
+        if n == 0 {
+            return 0;
+        }
+        match f.header.mask {
+            Some(key) => {
+                let offset = (f.taken as usize).wrapping_add(processed);
+                extend_masked(buf, &data[..n], key, offset);
+            }
+            None => buf.extend_from_slice(&data[..n]),
+        }
+        f.premasked += n;
+        n
     }
 
     /// Split `n` unmasked payload bytes off the front of `buf`. When the
@@ -369,5 +411,49 @@ mod tests {
         let rest = d.take(&mut buf, 47);
         assert_eq!([&first[..], &rest[..]].concat(), payload);
         assert!(d.current().is_none());
+    }
+
+    /// Feeding through `extend_payload` (copy and unmask in one pass) where it
+    /// applies and raw appends elsewhere, at every split point, decodes the
+    /// same frames and reports every payload byte as new exactly once.
+    #[test]
+    fn extend_payload_matches_raw_appends_at_every_split() {
+        let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        let mut wire = frame_bytes(OpCode::Binary, false, Some([9, 8, 7, 6]), &payload);
+        wire.extend(frame_bytes(OpCode::Ping, true, Some([1, 2, 3, 4]), b"hi"));
+        wire.extend(frame_bytes(
+            OpCode::Continuation,
+            true,
+            Some([5, 6, 7, 8]),
+            &payload[..77],
+        ));
+        let expect: Vec<Vec<u8>> =
+            alloc::vec![payload.clone(), b"hi".to_vec(), payload[..77].to_vec()];
+        for a in 0..wire.len() {
+            for b in [a, (a + 5).min(wire.len()), (a + 150).min(wire.len())] {
+                let mut d = FrameDecoder::new(Role::Server, 1 << 20);
+                let mut buf = BytesMut::new();
+                let mut got: Vec<Vec<u8>> = Vec::new();
+                let mut cur: Vec<u8> = Vec::new();
+                for piece in [&wire[..a], &wire[a..b], &wire[b..]] {
+                    let n = d.extend_payload(&mut buf, piece);
+                    buf.extend_from_slice(&piece[n..]);
+                    loop {
+                        if d.current().is_none() && d.read_header(&mut buf).unwrap().is_none() {
+                            break;
+                        }
+                        let new = d.unmask_available(&mut buf);
+                        cur.extend_from_slice(&buf[new]);
+                        if !d.frame_complete() {
+                            break;
+                        }
+                        let n = d.unmasked_len();
+                        d.advance(&mut buf, n);
+                        got.push(core::mem::take(&mut cur));
+                    }
+                }
+                assert_eq!(got, expect, "splits at {a} and {b}");
+            }
+        }
     }
 }

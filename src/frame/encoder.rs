@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::FrameHeader;
-use crate::mask::apply_mask;
+use crate::mask::extend_masked;
 
 /// Append a whole frame to `out`: the header, then `payload`, masked with
 /// `header.mask` if present. `header.payload_len` is set from `payload`.
@@ -22,10 +22,9 @@ pub fn encode_frame(out: &mut BytesMut, header: &FrameHeader, payload: &[u8]) {
     let n = h.encode(&mut head);
     out.reserve(n + payload.len());
     out.put_slice(&head[..n]);
-    let start = out.len();
-    out.put_slice(payload);
-    if let Some(key) = h.mask {
-        apply_mask(&mut out[start..], key, 0);
+    match h.mask {
+        Some(key) => extend_masked(out, payload, key, 0),
+        None => out.put_slice(payload),
     }
 }
 

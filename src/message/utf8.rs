@@ -47,6 +47,24 @@ fn sequence_len(lead: u8) -> usize {
     }
 }
 
+/// Where a code point that may continue past the end of `data` starts:
+/// the last lead byte among the final three, if it announces more bytes
+/// than are left; else `data.len()`.
+fn incomplete_tail_start(data: &[u8]) -> usize {
+    let n = data.len();
+    for back in 1..=n.min(3) {
+        let b = data[n - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back
+        }
+        if b >= 0xC0 && sequence_len(b) > back {
+            return n - back;
+        }
+        break;
+    }
+    n
+}
+
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub fn new() -> Self {
@@ -84,6 +102,26 @@ impl Utf8Validator {
             }
             self.len = 0;
             data = &data[take..];
+        }
+        // Fast path: `basic` validation (the faster of simdutf8's two) of
+        // everything before a code point that may continue in the next piece;
+        // `compat` only when that fails, to tell "incomplete" from "invalid".
+        let cut = incomplete_tail_start(data);
+        if simdutf8::basic::from_utf8(&data[..cut]).is_ok() {
+            let tail = &data[cut..];
+            if tail.is_empty() {
+                return Ok(());
+            }
+            // a lead byte and fewer continuation bytes than it needs: still
+            // a valid prefix, or already impossible (e.g. F5.., ED A0..)
+            return match str::from_utf8(tail) {
+                Err(e) if e.error_len().is_none() => {
+                    self.partial[..tail.len()].copy_from_slice(tail);
+                    self.len = tail.len() as u8;
+                    Ok(())
+                }
+                _ => Err(Utf8Error),
+            };
         }
         match simdutf8::compat::from_utf8(data) {
             Ok(_) => Ok(()),
