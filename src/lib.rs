@@ -70,7 +70,7 @@
 
 #![no_std]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 extern crate alloc;
@@ -83,6 +83,7 @@ mod error;
 mod mask;
 mod role;
 mod time;
+mod unchecked;
 
 pub mod extension;
 pub mod frame;

@@ -314,7 +314,11 @@ impl Driver {
                 assert!(!self.config.streaming, "Message in streaming mode");
                 assert!(m.len() <= limits.max_message);
                 if let Message::Text(t) = &m {
-                    assert!(std::str::from_utf8(t.as_bytes()).is_ok());
+                    // `as_str` trusts the validation (src/unchecked.rs): its
+                    // debug assertion re-checks here, and so does this
+                    let s = t.as_str();
+                    assert!(std::str::from_utf8(s.as_bytes()).is_ok());
+                    assert_eq!(s.as_bytes(), t.as_bytes());
                 }
             }
             Event::Fragment { kind, data, fin } => {

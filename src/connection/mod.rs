@@ -169,6 +169,11 @@ fn exact(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
+/// Messages up to this size take `small_message`'s single-step path when
+/// they arrive whole; larger ones are unmasked as they arrive and leave the
+/// input without a copy.
+const SMALL_MESSAGE: usize = 4096;
+
 enum Step {
     Event(Event),
     Continue,
@@ -429,7 +434,7 @@ impl Connection {
         if !h.fin
             || h.rsv1
             || !matches!(h.opcode, OpCode::Text | OpCode::Binary)
-            || n >= self.config.min_zero_copy as u64
+            || n > SMALL_MESSAGE as u64
             || n > (self.input.len() - hlen) as u64
             || n > self.config.limits.max_message as u64
         {
@@ -437,19 +442,29 @@ impl Connection {
         }
         self.decoder.check(&h)?;
         let n = n as usize;
-        let mut payload = self.input[hlen..hlen + n].to_vec();
-        if let Some(key) = h.mask {
-            crate::mask::apply_mask(&mut payload, key, 0);
-        }
+        let payload = if n < self.config.min_zero_copy {
+            let mut payload = self.input[hlen..hlen + n].to_vec();
+            if let Some(key) = h.mask {
+                crate::mask::apply_mask(&mut payload, key, 0);
+            }
+            bytes::Buf::advance(&mut self.input, hlen + n);
+            Bytes::from(payload)
+        } else {
+            // the application accepts sharing the input buffer
+            if let Some(key) = h.mask {
+                crate::mask::apply_mask(&mut self.input[hlen..hlen + n], key, 0);
+            }
+            bytes::Buf::advance(&mut self.input, hlen);
+            self.input.split_to(n).freeze()
+        };
         let message = if h.opcode == OpCode::Text {
             if simdutf8::basic::from_utf8(&payload).is_err() {
                 return Err(ProtocolError::InvalidUtf8.into());
             }
-            Message::Text(Utf8Bytes::from_validated(Bytes::from(payload)))
+            Message::Text(Utf8Bytes::from_validated(payload))
         } else {
-            Message::Binary(Bytes::from(payload))
+            Message::Binary(payload)
         };
-        bytes::Buf::advance(&mut self.input, hlen + n);
         self.shrink_input();
         Ok(Some(Step::Event(Event::Message(message))))
     }
@@ -569,7 +584,10 @@ impl Connection {
             // What is left still points into the allocation the message now
             // owns: detach it (cheap while it is small) so the allocation
             // lives exactly as long as the message.
-            if self.input.len() <= DETACH_MAX {
+            // (Not after a small message: copying up to DETACH_MAX per message
+            // would cost more than it saves; a caller who shares small
+            // payloads chose to.)
+            if n >= SMALL_MESSAGE && self.input.len() <= DETACH_MAX {
                 self.input = BytesMut::from(&self.input[..]);
             }
             data

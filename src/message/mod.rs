@@ -45,13 +45,8 @@ impl Utf8Bytes {
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // The bytes were validated when this value was built; the check is
-        // repeated rather than trusted because the crate has no `unsafe`
-        // (simdutf8 runs at many GB/s, see docs/design.md).
-        match simdutf8::basic::from_utf8(&self.0) {
-            Ok(s) => s,
-            Err(_) => unreachable!("Utf8Bytes holds validated UTF-8"),
-        }
+        // validated when this value was built (see src/unchecked.rs)
+        crate::unchecked::str_from_validated(&self.0)
     }
 
     /// The underlying bytes.
