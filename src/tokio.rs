@@ -75,7 +75,9 @@ use crate::{
 };
 
 /// How much to read at a time into the connection's input buffer.
-const READ_SIZE: usize = 8 * 1024;
+const READ_SIZE: usize = 16 * 1024;
+/// The most a single read reserves for a large frame.
+const MAX_READ: usize = 1 << 20;
 /// Chunks gathered for one vectored write.
 const MAX_IOV: usize = 64;
 /// How long to drain a peer after a failure before closing anyway.
@@ -108,6 +110,19 @@ pub async fn connect(
 /// Run the client handshake for `request` over an already connected stream
 /// (plain or TLS).
 pub async fn client_async<S>(
+    request: &ClientRequest,
+    stream: S,
+    config: Config,
+) -> Result<(WebSocketStream<S>, Accepted), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Boxed: the handshake's state is dead once it is done, and inline it
+    // would stay part of the caller's future (a connection's task) for good.
+    Box::pin(client_handshake(request, stream, config)).await
+}
+
+async fn client_handshake<S>(
     request: &ClientRequest,
     mut stream: S,
     config: Config,
@@ -150,6 +165,21 @@ where
 /// `decide` being called; a client that does not complete its request within
 /// [`Config::handshake_timeout`] is dropped ([`Error::HandshakeTimeout`]).
 pub async fn accept_with<S, F>(
+    stream: S,
+    config: Config,
+    decide: F,
+) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&IncomingRequest) -> Result<AcceptOptions, Rejection>,
+{
+    // Boxed: the handshake's state (about 2 KiB) is dead once it is done,
+    // and inline it would stay part of the caller's future (a connection's
+    // task) for good.
+    Box::pin(server_handshake(stream, config, decide)).await
+}
+
+async fn server_handshake<S, F>(
     mut stream: S,
     config: Config,
     decide: F,
@@ -335,8 +365,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// One read into the connection. `Ready(Ok(0))` is EOF (already handed
     /// to the connection).
     fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // room for the rest of the frame being read (up to a cap), so a
+        // large message comes in one read rather than many
+        let want = self.conn.wanted_input().clamp(READ_SIZE, MAX_READ);
         let buf = self.conn.input_buffer();
-        buf.reserve(READ_SIZE);
+        buf.reserve(want);
         let n = match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
             Poll::Ready(r) => r?,
             Poll::Pending => {

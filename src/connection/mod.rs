@@ -1237,6 +1237,24 @@ impl Connection {
         self.input.len()
     }
 
+    /// How many more input bytes the frame being read still needs beyond
+    /// what is buffered (0 between frames): a hint for sizing the next read,
+    /// so a large frame arrives in one read instead of many small ones.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection};
+    /// let mut server = Connection::server(Config::default());
+    /// // a masked binary frame declaring 70,000 bytes, of which 4 arrived
+    /// server.receive(&[0x82, 0xFF, 0, 0, 0, 0, 0, 1, 0x11, 0x70, 1, 2, 3, 4, 9, 9, 9, 9]);
+    /// assert_eq!(server.poll_event(), Ok(None));
+    /// assert_eq!(server.wanted_input(), 70_000 - 4);
+    /// ```
+    pub fn wanted_input(&self) -> usize {
+        let owed = self.decoder.remaining();
+        let have = self.input.len() as u64;
+        usize::try_from(owed.saturating_sub(have)).unwrap_or(usize::MAX)
+    }
+
     /// Bytes held for a fragmented message being reassembled.
     pub fn buffered_message(&self) -> usize {
         self.rx.parts.len() + self.rx.carry.len()
