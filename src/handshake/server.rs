@@ -81,8 +81,16 @@ impl ServerHandshake {
         if end > self.max_bytes {
             return Err(too_big);
         }
-        let mut slots = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut req = httparse::Request::new(&mut slots);
+        // on the stack for the usual limit (64 slots, 2 KiB)
+        let mut stack = [httparse::EMPTY_HEADER; 64];
+        let mut heap = Vec::new();
+        let slots: &mut [httparse::Header<'_>] = if self.max_headers <= stack.len() {
+            &mut stack[..self.max_headers]
+        } else {
+            heap.resize(self.max_headers, httparse::EMPTY_HEADER);
+            &mut heap
+        };
+        let mut req = httparse::Request::new(slots);
         match req.parse(&buf[..end]) {
             Ok(httparse::Status::Complete(n)) if n == end => {}
             Err(httparse::Error::TooManyHeaders) => {
@@ -108,6 +116,43 @@ impl ServerHandshake {
     }
 }
 
+/// Every header of a request, in order, in two shared buffers (names and
+/// values) instead of two allocations per header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct HeaderList {
+    names: String,
+    values: Vec<u8>,
+    /// (name end, value end) per header; each starts where the previous
+    /// one ended.
+    ends: Vec<(u32, u32)>,
+}
+
+impl HeaderList {
+    fn push(&mut self, name: &str, value: &[u8]) {
+        if self.ends.is_empty() {
+            // a browser's request: about 15 headers, 1 KiB
+            self.names.reserve(256);
+            self.values.reserve(1024);
+            self.ends.reserve(16);
+        }
+        self.names.push_str(name);
+        self.values.extend_from_slice(value);
+        // heads are limited to far less than 4 GiB (Limits::max_handshake_bytes)
+        self.ends
+            .push((self.names.len() as u32, self.values.len() as u32));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut start = (0usize, 0usize);
+        self.ends.iter().map(move |&(n, v)| {
+            let (n, v) = (n as usize, v as usize);
+            let item = (&self.names[start.0..n], &self.values[start.1..v]);
+            start = (n, v);
+            item
+        })
+    }
+}
+
 /// A valid WebSocket upgrade request, waiting for the application's decision.
 ///
 /// Everything the application may want to check before accepting is here:
@@ -121,7 +166,7 @@ pub struct IncomingRequest {
     /// Where the resource name (path and query) starts in `target`: 0 for
     /// origin-form, after the authority for absolute-form.
     resource_start: usize,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: HeaderList,
     host: String,
     origin: Option<String>,
     key: String,
@@ -170,9 +215,9 @@ impl IncomingRequest {
         let mut origin = None;
         let mut protocols = Vec::new();
         let mut extensions = Vec::new();
-        let mut all = Vec::new();
+        let mut all = HeaderList::default();
         for (name, value) in headers {
-            all.push((name.to_string(), value.to_vec()));
+            all.push(name, value);
             let text = core::str::from_utf8(value).ok().map(str::trim);
             if name.eq_ignore_ascii_case("host") {
                 host_count += 1;
@@ -301,7 +346,7 @@ impl IncomingRequest {
 
     /// Every header, in order, as (name, raw value).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.headers.iter()
     }
 
     /// The first header called `name` (case-insensitive), if it is valid
