@@ -11,3 +11,9 @@ pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 pub fn utf8_is_valid(data: &[u8]) -> bool {
     crate::message::utf8::is_valid(data)
 }
+
+/// Append `src` to `buf` masked with `key` from payload position `offset`
+/// (the one-pass copy of `src/unchecked.rs`).
+pub fn extend_masked(buf: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
+    crate::mask::extend_masked(buf, src, key, offset)
+}

@@ -48,18 +48,10 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 }
 
 /// Append `src` to `buf` masked (or unmasked: the same XOR) with `key`
-/// from payload position `offset`, in L1-sized pieces so the mask pass reads
-/// what the copy just wrote from cache instead of memory.
+/// from payload position `offset`, in one pass (see `src/unchecked.rs`).
 pub(crate) fn extend_masked(buf: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    const PIECE: usize = 8 * 1024;
-    buf.reserve(src.len());
-    let mut done = 0;
-    for piece in src.chunks(PIECE) {
-        let at = buf.len();
-        buf.extend_from_slice(piece);
-        apply_mask(&mut buf[at..], key, offset.wrapping_add(done));
-        done += piece.len();
-    }
+    let k32 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    crate::unchecked::extend_xor(buf, src, u64::from(k32) | (u64::from(k32) << 32));
 }
 
 /// A source of unpredictable bytes for masking keys and handshake nonces.

@@ -249,6 +249,8 @@ impl Connection {
             return;
         }
         self.timers.note_rx();
+        // all of it, at once: growing in steps would copy what is in already
+        self.input.reserve(data.len());
         let mut data = data;
         loop {
             // payload of the frame in progress: unmasked as it is copied in
