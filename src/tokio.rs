@@ -75,7 +75,7 @@ use crate::{
 };
 
 /// How much to read at a time into the connection's input buffer.
-const READ_SIZE: usize = 16 * 1024;
+const READ_SIZE: usize = 32 * 1024;
 /// The most a single read reserves for a large frame.
 const MAX_READ: usize = 1 << 20;
 /// Chunks gathered for one vectored write.
