@@ -36,8 +36,9 @@ struct InFrame {
 /// that need no message context: masking direction (§5.1), RSV bits (§5.2),
 /// control frame rules (§5.5) and the payload limit.
 ///
-/// It never copies a payload: payloads are unmasked in place and split off the
-/// input buffer. It can also hand out a frame's payload piece by piece as it
+/// It never copies a payload on its own: payloads are unmasked in place (or
+/// while the caller copies them in, [`extend_payload`](Self::extend_payload))
+/// and split off the input buffer. It can also hand out a frame's payload piece by piece as it
 /// arrives ([`unmask_available`](Self::unmask_available) /
 /// [`take`](Self::take)), which is how the connection validates text
 /// fail-fast and streams large messages with bounded memory.
