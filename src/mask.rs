@@ -23,10 +23,7 @@ use alloc::boxed::Box;
 /// assert_eq!(whole, pieces);
 /// ```
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    // The key as a little-endian word, rotated so that its first byte masks
-    // data[0]: byte order is fixed, so this is endian-independent.
-    let k32 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
-    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    let k64 = key_pattern(key, offset);
     // 32-byte blocks of four independent words: the compiler turns these
     // into SIMD XORs (checked in benches/core.rs `unmask`).
     let mut blocks = data.chunks_exact_mut(32);
@@ -41,17 +38,23 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
         let v = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ k64;
         word.copy_from_slice(&v.to_le_bytes());
     }
-    let key = k32.to_le_bytes();
-    for (i, b) in words.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
+    for (b, k) in words.into_remainder().iter_mut().zip(k64.to_le_bytes()) {
+        *b ^= k;
     }
+}
+
+/// The key twice as a little-endian word, rotated so that its first byte
+/// masks the byte at payload position `offset`: byte order is fixed, so this
+/// is endian-independent.
+fn key_pattern(key: [u8; 4], offset: usize) -> u64 {
+    let k32 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    u64::from(k32) | (u64::from(k32) << 32)
 }
 
 /// Append `src` to `buf` masked (or unmasked: the same XOR) with `key`
 /// from payload position `offset`, in one pass (see `src/unchecked.rs`).
 pub(crate) fn extend_masked(buf: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    let k32 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
-    crate::unchecked::extend_xor(buf, src, u64::from(k32) | (u64::from(k32) << 32));
+    crate::unchecked::extend_xor(buf, src, key_pattern(key, offset));
 }
 
 /// A source of unpredictable bytes for masking keys and handshake nonces.

@@ -160,9 +160,8 @@ const SHRINK_ABOVE: usize = 64 * 1024;
 const DETACH_MAX: usize = 16 * 1024;
 
 /// A finished buffer without its spare capacity, so a message the
-/// application keeps holds about its own size (growth left up to half
-/// again as much).
-fn exact(mut v: Vec<u8>) -> Vec<u8> {
+/// application keeps (or a queued frame) holds about its own size.
+pub(crate) fn exact(mut v: Vec<u8>) -> Vec<u8> {
     if v.capacity() - v.len() > v.len() / 16 + 64 {
         v.shrink_to_fit();
     }
@@ -289,25 +288,27 @@ impl Connection {
         };
         // A header that fails is left for `poll_event` to report, so the
         // failure happens in order with everything else the caller does.
-        if self.decoder.check(&h).is_err() || self.check_header(&h).is_err() {
+        if self.decoder.check(&h).is_err() {
             return false;
         }
-        self.input.extend_from_slice(&data[..len]);
+        let Ok(size) = self.check_header(&h) else {
+            return false;
+        };
         *data = &data[len..];
-        let read = self.read_frame_header();
-        debug_assert!(matches!(read, Ok(Some(_))), "checked above: {read:?}");
+        self.apply_header(&h, size);
+        self.decoder.begin(h);
         true
     }
 
-    /// Parse and check the next frame header in the input, if complete.
-    fn read_frame_header(&mut self) -> Result<Option<FrameHeader>, Error> {
-        match self.decoder.read_header(&mut self.input)? {
-            Some(h) => {
-                self.on_header(&h)?;
-                Ok(Some(h))
-            }
-            None => Ok(None),
-        }
+    /// A frame header at the front of the input (parsed once, by the
+    /// caller): check it, consume it and start reading its payload.
+    fn start_frame(&mut self, h: FrameHeader, len: usize) -> Result<(), Error> {
+        self.decoder.check(&h)?;
+        let size = self.check_header(&h)?;
+        self.apply_header(&h, size);
+        bytes::Buf::advance(&mut self.input, len);
+        self.decoder.begin(h);
+        Ok(())
     }
 
     /// The input buffer, for reading from the transport straight into it
@@ -381,17 +382,18 @@ impl Connection {
         if self.rx.tail_owed {
             return self.inflate_step(true);
         }
-        if self.decoder.current().is_none() && self.rx.kind.is_none() && !self.config.streaming {
-            if let Some(step) = self.small_message()? {
-                return Ok(step);
-            }
-        }
         let header = match self.decoder.current() {
             Some(h) => *h,
-            None => match self.read_frame_header()? {
-                Some(h) => h,
-                None => return Ok(Step::NeedMore),
-            },
+            None => {
+                let Some((h, len)) = FrameHeader::parse(&self.input)? else {
+                    return Ok(Step::NeedMore);
+                };
+                if let Some(step) = self.small_message(&h, len)? {
+                    return Ok(step);
+                }
+                self.start_frame(h, len)?;
+                h
+            }
         };
         let new = self.decoder.unmask_available(&mut self.input);
         if header.opcode.is_control() {
@@ -424,57 +426,43 @@ impl Connection {
     }
 
     /// The hot path for small messages: a whole unfragmented, uncompressed
-    /// data frame below `min_zero_copy` that is all in the input becomes a
-    /// message in one go (one header parse, one copy that also unmasks, one
-    /// advance) instead of going through the frame-by-frame machinery.
-    /// `None` leaves anything else (and every error) to that machinery.
-    fn small_message(&mut self) -> Result<Option<Step>, Error> {
-        let Ok(Some((h, hlen))) = FrameHeader::parse(&self.input) else {
-            return Ok(None);
-        };
+    /// data frame under `SMALL_MESSAGE` bytes that is all in the input
+    /// becomes a message in one go (unmask, split off, validate) instead of
+    /// going through the frame-by-frame machinery. `None` leaves anything
+    /// else (and every error) to that machinery.
+    fn small_message(&mut self, h: &FrameHeader, hlen: usize) -> Result<Option<Step>, Error> {
         let n = h.payload_len;
-        if !h.fin
+        if self.rx.kind.is_some()
+            || self.config.streaming
+            || !h.fin
             || h.rsv1
             || !matches!(h.opcode, OpCode::Text | OpCode::Binary)
-            || n > SMALL_MESSAGE as u64
+            || n >= SMALL_MESSAGE as u64
             || n > (self.input.len() - hlen) as u64
             || n > self.config.limits.max_message as u64
         {
             return Ok(None);
         }
-        self.decoder.check(&h)?;
+        self.decoder.check(h)?;
         let n = n as usize;
-        let payload = if n < self.config.min_zero_copy {
-            let mut payload = self.input[hlen..hlen + n].to_vec();
-            if let Some(key) = h.mask {
-                crate::mask::apply_mask(&mut payload, key, 0);
-            }
-            bytes::Buf::advance(&mut self.input, hlen + n);
-            Bytes::from(payload)
-        } else {
-            // the application accepts sharing the input buffer
-            if let Some(key) = h.mask {
-                crate::mask::apply_mask(&mut self.input[hlen..hlen + n], key, 0);
-            }
-            bytes::Buf::advance(&mut self.input, hlen);
-            self.input.split_to(n).freeze()
-        };
+        if let Some(key) = h.mask {
+            crate::mask::apply_mask(&mut self.input[hlen..hlen + n], key, 0);
+        }
+        let payload = self.split_payload(hlen, n);
         let message = if h.opcode == OpCode::Text {
-            if simdutf8::basic::from_utf8(&payload).is_err() {
+            if !crate::message::utf8::is_valid(&payload) {
                 return Err(ProtocolError::InvalidUtf8.into());
             }
             Message::Text(Utf8Bytes::from_validated(payload))
         } else {
             Message::Binary(payload)
         };
-        self.shrink_input();
         Ok(Some(Step::Event(Event::Message(message))))
     }
 
-    /// Message-level checks when a header arrives (§5.4, limits), then the
-    /// receive state for it.
-    fn on_header(&mut self, h: &FrameHeader) -> Result<(), Error> {
-        let size = self.check_header(h)?;
+    /// The receive state for a header that passed `check_header` (which
+    /// returned `size`).
+    fn apply_header(&mut self, h: &FrameHeader, size: u64) {
         match h.opcode {
             OpCode::Text | OpCode::Binary => {
                 self.rx_reset();
@@ -488,14 +476,13 @@ impl Connection {
                 self.rx.compressed = h.rsv1;
             }
             OpCode::Continuation => {}
-            _ => return Ok(()),
+            _ => return,
         }
         self.rx.len = size;
-        Ok(())
     }
 
-    /// `on_header`'s checks, without changing anything; returns the message
-    /// size so far including this frame.
+    /// Message-level checks when a header arrives (§5.4, limits), changing
+    /// nothing; returns the message size so far including this frame.
     fn check_header(&self, h: &FrameHeader) -> Result<u64, Error> {
         let (size, compressed) = match h.opcode {
             OpCode::Continuation => {
@@ -577,12 +564,22 @@ impl Connection {
         })))
     }
 
-    /// Take `n` unmasked payload bytes: shared with the input buffer when
-    /// large (zero copy), copied when small so that a retained message does
-    /// not pin a large buffer (see `Config::min_zero_copy`).
+    /// Take `n` unmasked payload bytes of the current frame (see
+    /// `split_payload`).
     fn take_payload(&mut self, n: usize) -> Bytes {
+        self.decoder.consume(n);
+        self.split_payload(0, n)
+    }
+
+    /// Split `n` unmasked payload bytes off the input after dropping the
+    /// `skip` bytes before them (a header already read): shared with the
+    /// input buffer when large (zero copy), copied when small so that a
+    /// retained message does not pin a large buffer (see
+    /// `Config::min_zero_copy`).
+    fn split_payload(&mut self, skip: usize, n: usize) -> Bytes {
         if n >= self.config.min_zero_copy && n > 0 {
-            let data = self.decoder.take(&mut self.input, n);
+            bytes::Buf::advance(&mut self.input, skip);
+            let data = self.input.split_to(n).freeze();
             // What is left still points into the allocation the message now
             // owns: detach it (cheap while it is small) so the allocation
             // lives exactly as long as the message.
@@ -594,8 +591,8 @@ impl Connection {
             }
             data
         } else {
-            let data = Bytes::copy_from_slice(&self.input[..n]);
-            self.decoder.advance(&mut self.input, n);
+            let data = Bytes::copy_from_slice(&self.input[skip..skip + n]);
+            bytes::Buf::advance(&mut self.input, skip + n);
             self.shrink_input();
             data
         }
@@ -610,7 +607,7 @@ impl Connection {
     }
 
     /// Move `n` unmasked payload bytes into the reassembly buffer, growing
-    /// it geometrically but never past the message limit (which `on_header`
+    /// it geometrically but never past the message limit (which `check_header`
     /// already checked).
     fn append_part(&mut self, n: usize) {
         let parts = &mut self.rx.parts;

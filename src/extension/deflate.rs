@@ -385,7 +385,7 @@ impl DeflateState {
 
     /// Whether a message of `len` bytes should be compressed.
     pub(crate) fn should_compress(&self, len: usize) -> bool {
-        self.our_bits >= 9 && len >= self.params.threshold
+        self.compresses() && len >= self.params.threshold
     }
 
     /// Whether we compress at all (fragmented sends decide up front).
@@ -417,11 +417,9 @@ impl DeflateState {
                 break;
             }
         }
-        if out.capacity() - out.len() > out.len() / 8 + 64 {
-            // the queued frame keeps this buffer: let it hold about what
-            // `pending_output` counts, not the reservation
-            out.shrink_to_fit();
-        }
+        // the queued frame keeps this buffer: let it hold about what
+        // `pending_output` counts, not the reservation
+        let mut out = crate::connection::exact(out);
         if fin {
             if out.ends_with(&TAIL) {
                 out.truncate(out.len() - TAIL.len());

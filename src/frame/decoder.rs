@@ -38,8 +38,8 @@ struct InFrame {
 ///
 /// It never copies a payload on its own: payloads are unmasked in place (or
 /// while the caller copies them in, [`extend_payload`](Self::extend_payload))
-/// and split off the input buffer. It can also hand out a frame's payload piece by piece as it
-/// arrives ([`unmask_available`](Self::unmask_available) /
+/// and split off the input buffer. It can also hand out a frame's payload
+/// piece by piece as it arrives ([`unmask_available`](Self::unmask_available) /
 /// [`take`](Self::take)), which is how the connection validates text
 /// fail-fast and streams large messages with bounded memory.
 ///
@@ -122,6 +122,15 @@ impl FrameDecoder {
         };
         self.check(&header)?;
         buf.advance(len);
+        self.begin(header);
+        Ok(Some(header))
+    }
+
+    /// Start reading the payload of a frame whose header the caller parsed,
+    /// [`check`](Self::check)ed and removed from the buffer itself (the
+    /// connection does, to parse each header once).
+    pub(crate) fn begin(&mut self, header: FrameHeader) {
+        debug_assert!(self.current.is_none(), "a frame is in progress");
         self.current = Some(InFrame {
             header,
             remaining: header.payload_len,
@@ -129,7 +138,6 @@ impl FrameDecoder {
             taken: 0,
             premasked: 0,
         });
-        Ok(Some(header))
     }
 
     pub(crate) fn check(&self, h: &FrameHeader) -> Result<(), Error> {
@@ -234,16 +242,8 @@ impl FrameDecoder {
     /// # Panics
     /// If `n` is more than [`unmasked_len`](Self::unmasked_len).
     pub fn take(&mut self, buf: &mut BytesMut, n: usize) -> Bytes {
-        let f = self.current.as_mut().expect("no frame in progress");
-        assert!(n <= f.unmasked, "taking bytes that are not unmasked yet");
-        let data = buf.split_to(n).freeze();
-        f.unmasked -= n;
-        f.remaining -= n as u64;
-        f.taken += n as u64;
-        if f.remaining == 0 {
-            self.current = None;
-        }
-        data
+        self.consume(n);
+        buf.split_to(n).freeze()
     }
 
     /// Discard `n` unmasked payload bytes from the front of `buf` (the caller
@@ -252,12 +252,15 @@ impl FrameDecoder {
     /// # Panics
     /// If `n` is more than [`unmasked_len`](Self::unmasked_len).
     pub fn advance(&mut self, buf: &mut BytesMut, n: usize) {
-        let f = self.current.as_mut().expect("no frame in progress");
-        assert!(
-            n <= f.unmasked,
-            "advancing over bytes that are not unmasked yet"
-        );
+        self.consume(n);
         buf.advance(n);
+    }
+
+    /// The bookkeeping of `take` and `advance`: `n` unmasked payload bytes
+    /// left the front of the buffer (the caller moved them).
+    pub(crate) fn consume(&mut self, n: usize) {
+        let f = self.current.as_mut().expect("no frame in progress");
+        assert!(n <= f.unmasked, "taking bytes that are not unmasked yet");
         f.unmasked -= n;
         f.remaining -= n as u64;
         f.taken += n as u64;

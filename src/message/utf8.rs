@@ -116,8 +116,7 @@ impl Utf8Validator {
             // a valid prefix, or already impossible (e.g. F5.., ED A0..)
             return match str::from_utf8(tail) {
                 Err(e) if e.error_len().is_none() => {
-                    self.partial[..tail.len()].copy_from_slice(tail);
-                    self.len = tail.len() as u8;
+                    self.keep_partial(tail);
                     Ok(())
                 }
                 _ => Err(Utf8Error),
@@ -128,13 +127,18 @@ impl Utf8Validator {
             // `error_len() == None` means the input ended inside a sequence
             // that is valid so far; anything else is a definite error.
             Err(e) if e.error_len().is_none() => {
-                let tail = &data[e.valid_up_to()..];
-                self.partial[..tail.len()].copy_from_slice(tail);
-                self.len = tail.len() as u8;
+                self.keep_partial(&data[e.valid_up_to()..]);
                 Ok(())
             }
             Err(_) => Err(Utf8Error),
         }
+    }
+
+    /// Hold the start of a code point (at most 3 bytes) that the next piece
+    /// continues.
+    fn keep_partial(&mut self, tail: &[u8]) {
+        self.partial[..tail.len()].copy_from_slice(tail);
+        self.len = tail.len() as u8;
     }
 
     /// End of the text: an incomplete code point is an error.
