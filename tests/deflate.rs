@@ -16,7 +16,7 @@ use flate2::{
 };
 use proptest::prelude::*;
 use wsproto::extension::deflate::{DeflateConfig, DeflateParams};
-use wsproto::frame::{encode_frame, Frame, FrameDecoder, FrameHeader, OpCode};
+use wsproto::frame::{encode_frame, Frame, FrameHeader, OpCode};
 use wsproto::handshake::{
     parse_extensions, AcceptOptions, Accepted, ClientHandshake, ClientRequest, ServerHandshake,
     Status,
@@ -248,18 +248,7 @@ fn streaming() -> Config {
 
 /// Decode every frame `sender` wrote (RSV1 allowed).
 fn frames(wire: &[u8], sender: Role) -> Vec<Frame> {
-    let mut dec = FrameDecoder::new(sender.peer(), usize::MAX);
-    dec.set_allowed_rsv(0b100);
-    let mut buf = BytesMut::from(wire);
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        match dec.decode(&mut buf) {
-            Ok(Some(f)) => out.push(f),
-            Ok(None) => panic!("truncated frame on the wire"),
-            Err(e) => panic!("invalid frame on the wire: {e}"),
-        }
-    }
-    out
+    common::decode_all_rsv(wire, sender, 0b100)
 }
 
 /// Move what `from` queued into `to`; return the frames for inspection.

@@ -93,36 +93,50 @@ impl Default for DeflateConfig {
     }
 }
 
+/// A `permessage-deflate` element (an offer or a response) with these
+/// parameters; for `client_bits`, `Some(None)` is the parameter without a
+/// value.
+fn element(
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_bits: Option<u8>,
+    client_bits: Option<Option<u8>>,
+) -> String {
+    let mut s = String::from(NAME);
+    if server_no_context_takeover {
+        s.push_str("; ");
+        s.push_str(SERVER_NO_CONTEXT_TAKEOVER);
+    }
+    if client_no_context_takeover {
+        s.push_str("; ");
+        s.push_str(CLIENT_NO_CONTEXT_TAKEOVER);
+    }
+    if let Some(b) = server_bits {
+        s.push_str(&format!("; {SERVER_MAX_WINDOW_BITS}={b}"));
+    }
+    match client_bits {
+        Some(Some(b)) => s.push_str(&format!("; {CLIENT_MAX_WINDOW_BITS}={b}")),
+        Some(None) => {
+            s.push_str("; ");
+            s.push_str(CLIENT_MAX_WINDOW_BITS);
+        }
+        None => {}
+    }
+    s
+}
+
 impl DeflateConfig {
     /// The `Sec-WebSocket-Extensions` element a client offers (§7.1):
     /// `client_max_window_bits` is always offered (without a value when 15)
     /// so the server may lower it.
     pub fn offer(&self) -> String {
-        let mut s = String::from(NAME);
-        if self.server_no_context_takeover {
-            s.push_str("; ");
-            s.push_str(SERVER_NO_CONTEXT_TAKEOVER);
-        }
-        if self.client_no_context_takeover {
-            s.push_str("; ");
-            s.push_str(CLIENT_NO_CONTEXT_TAKEOVER);
-        }
-        if self.server_max_window_bits < 15 {
-            s.push_str(&format!(
-                "; {SERVER_MAX_WINDOW_BITS}={}",
-                clamp_bits(self.server_max_window_bits)
-            ));
-        }
-        if self.client_max_window_bits < 15 {
-            s.push_str(&format!(
-                "; {CLIENT_MAX_WINDOW_BITS}={}",
-                clamp_bits(self.client_max_window_bits)
-            ));
-        } else {
-            s.push_str("; ");
-            s.push_str(CLIENT_MAX_WINDOW_BITS);
-        }
-        s
+        let bits = |b: u8| (b < 15).then(|| clamp_bits(b));
+        element(
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+            bits(self.server_max_window_bits),
+            Some(bits(self.client_max_window_bits)),
+        )
     }
 
     /// Server side: answer the first acceptable `permessage-deflate` offer
@@ -243,28 +257,14 @@ impl DeflateParams {
     /// assert_eq!(params.response(), "permessage-deflate; server_max_window_bits=10");
     /// ```
     pub fn response(&self) -> String {
-        let mut s = String::from(NAME);
-        if self.server_no_context_takeover {
-            s.push_str("; ");
-            s.push_str(SERVER_NO_CONTEXT_TAKEOVER);
-        }
-        if self.client_no_context_takeover {
-            s.push_str("; ");
-            s.push_str(CLIENT_NO_CONTEXT_TAKEOVER);
-        }
-        if self.announce_server_bits {
-            s.push_str(&format!(
-                "; {SERVER_MAX_WINDOW_BITS}={}",
-                self.server_max_window_bits
-            ));
-        }
-        if self.announce_client_bits {
-            s.push_str(&format!(
-                "; {CLIENT_MAX_WINDOW_BITS}={}",
-                self.client_max_window_bits
-            ));
-        }
-        s
+        element(
+            self.server_no_context_takeover,
+            self.client_no_context_takeover,
+            self.announce_server_bits
+                .then_some(self.server_max_window_bits),
+            self.announce_client_bits
+                .then_some(Some(self.client_max_window_bits)),
+        )
     }
 
     /// (our window bits, our no-context-takeover, the peer's window bits,

@@ -58,7 +58,14 @@ pub fn frame(sender: Role, opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8>
 /// Decode every frame in `wire`, which `sender` wrote. Panics on anything
 /// that is not a sequence of complete, valid frames.
 pub fn decode_all(wire: &[u8], sender: Role) -> Vec<Frame> {
+    decode_all_rsv(wire, sender, 0)
+}
+
+/// [`decode_all`] allowing the RSV bits in `rsv` (0b100: RSV1, claimed by
+/// permessage-deflate).
+pub fn decode_all_rsv(wire: &[u8], sender: Role, rsv: u8) -> Vec<Frame> {
     let mut dec = FrameDecoder::new(sender.peer(), usize::MAX);
+    dec.set_allowed_rsv(rsv);
     let mut buf = BytesMut::from(wire);
     let mut frames = Vec::new();
     while !buf.is_empty() {
