@@ -38,16 +38,8 @@ done
 SUITE_TIMEOUT=${CHAT_SUITE_TIMEOUT:-120} # one suite (all its checks)
 START_TIMEOUT=20                         # a server to print its address
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-APT_UPDATED=0
-apt_install() {
-  local missing=()
-  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$APT_UPDATED" -eq 0 ]; then timeout 600 $SUDO apt-get update -qq; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive timeout 900 $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+# shellcheck source-path=SCRIPTDIR source=../.ci/lib.sh
+source "$ROOT/.ci/lib.sh"
 
 OUT=$(mktemp -d /tmp/wsproto-chat-tests.XXXXXX)
 ARTIFACTS="$HERE/artifacts"
@@ -56,14 +48,6 @@ RESULTS="$OUT/results"
 PIDS=()   # processes to stop on exit
 GROUPS_=() # process groups (setsid) to stop on exit
 
-stop_pid() {
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 stop_group() {
   local pgid=$1
   kill -TERM -- "-$pgid" 2>/dev/null || return 0
@@ -112,20 +96,11 @@ suite() {
 start_chat() {
   local name=$1
   shift
-  local log="$OUT/$name.log"
-  "$BIN" --addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
-  CHAT_PID=$!
+  start_listening "$OUT/$name.log" 's/^chat listening on \(https\{0,1\}:\/\/[0-9.]*:[0-9]*\).*/\1/p' \
+    "$START_TIMEOUT" "$BIN" --addr 127.0.0.1:0 "$@" || return 1
+  CHAT_PID=$LISTEN_PID
+  CHAT_URL=$LISTEN_URL
   PIDS+=("$CHAT_PID")
-  CHAT_URL=""
-  for _ in $(seq $((START_TIMEOUT * 10))); do
-    CHAT_URL=$(sed -n 's/^chat listening on \(https\{0,1\}:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$CHAT_URL" ] && return 0
-    kill -0 "$CHAT_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "chat server $name did not start:" >&2
-  cat "$log" >&2
-  return 1
 }
 
 # alive NAME PID: the server survived its suite

@@ -38,27 +38,11 @@ KNOWN_FAILURES=()
 RUN_TIMEOUT=${INTEROP_RUN_TIMEOUT:-120} # one client run (all its checks)
 SERVER_START_TIMEOUT=10
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-APT_UPDATED=0
-apt_install() {
-  local missing=()
-  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$APT_UPDATED" -eq 0 ]; then timeout 600 $SUDO apt-get update -qq; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive timeout 900 $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+# shellcheck source-path=SCRIPTDIR source=../.ci/lib.sh
+source "$ROOT/.ci/lib.sh"
 
 OUT=$(mktemp -d /tmp/wsproto-interop.XXXXXX)
 PIDS=()
-stop_pid() {
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
   local rc=$?
@@ -95,11 +79,6 @@ if [ "$have" != "$want" ]; then
 fi
 (cd "$HERE/node" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
-# Whether wsproto's interop_client can offer permessage-deflate (reads
-# INTEROP_DEFLATE); without it the client-side deflate runs are skipped.
-CLIENT_DEFLATE=0
-grep -q 'INTEROP_DEFLATE' "$ROOT/examples/interop_client.rs" && CLIENT_DEFLATE=1
-
 step "build release examples"
 timeout 1500 cargo build --release --all-features --example tokio_echo_server --example interop_client
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples"
@@ -119,20 +98,11 @@ echo "chromium:   $CHROMIUM_VERSION"
 start_server() {
   local name=$1
   shift
-  local log="$OUT/$name.server.log"
-  "$@" >"$log" 2>&1 &
-  SERVER_PID=$!
+  start_listening "$OUT/$name.server.log" 's/.*listening on \(ws:\/\/[0-9.]*:[0-9]*\).*/\1/p' \
+    "$SERVER_START_TIMEOUT" "$@" || return 1
+  SERVER_PID=$LISTEN_PID
+  SERVER_URL=$LISTEN_URL
   PIDS+=("$SERVER_PID")
-  SERVER_URL=""
-  for _ in $(seq $((SERVER_START_TIMEOUT * 10))); do
-    SERVER_URL=$(sed -n 's/.*listening on \(ws:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$SERVER_URL" ] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "server $name did not start:" >&2
-  cat "$log" >&2
-  return 1
 }
 
 # A peer is NAME or NAME:MODE, MODE being its permessage-deflate setting,
@@ -140,7 +110,7 @@ start_server() {
 # `w10` (10-bit windows both ways; ws also raises its compression threshold
 # to 4096 bytes), `off`. wsproto's tokio_echo_server always accepts
 # permessage-deflate (built with --all-features); wsproto's interop_client
-# offers it when it supports INTEROP_DEFLATE (see CLIENT_DEFLATE).
+# offers it (INTEROP_DEFLATE).
 peer_name() { echo "${1%%:*}"; }
 peer_mode() { case "$1" in *:*) echo "${1#*:}" ;; *) echo on ;; esac; }
 
@@ -208,10 +178,6 @@ run() {
   INTEROP_SERVER=$(peer_name "$server") CHROMIUM="$CHROMIUM" timeout -k 5 "$RUN_TIMEOUT" "${CMD[@]}" "$SERVER_URL" \
     >"$file.out" 2>"$file.err" </dev/null || rc=$?
   echo "$rc" >"$file.rc"
-  if [ "$(peer_name "$client")" = wsproto ] && [ "$CLIENT_DEFLATE" -eq 0 ]; then
-    # an interop_client without INTEROP_DEFLATE offers nothing
-    echo "RESULT deflate N/A interop_client cannot offer permessage-deflate yet (no INTEROP_DEFLATE support)" >>"$file.out"
-  fi
   if [ "$(peer_name "$client")" = wsproto ] && ! grep -q '^RESULT deflate-window-8 ' "$file.out"; then
     echo "RESULT deflate-window-8 N/A checked by the ws and websockets clients" >>"$file.out"
   fi
@@ -243,19 +209,12 @@ run chromium wsproto
 # wsproto's tokio client against the peers' echo servers: compression
 # offered and accepted (the servers' defaults, 10-bit windows), and offered
 # but declined (`:off`)
-if [ "$CLIENT_DEFLATE" -eq 1 ]; then
-  run wsproto websockets
-  run wsproto websockets:w10
-  run wsproto websockets:off
-  run wsproto ws
-  run wsproto ws:w10
-  run wsproto ws:off
-else
-  echo "note: examples/interop_client.rs does not read INTEROP_DEFLATE: the wsproto client offers no" >&2
-  echo "      permessage-deflate, so only its runs against servers with compression off are made" >&2
-  run wsproto websockets:off
-  run wsproto ws:off
-fi
+run wsproto websockets
+run wsproto websockets:w10
+run wsproto websockets:off
+run wsproto ws
+run wsproto ws:w10
+run wsproto ws:off
 # baseline: wsproto against itself
 run wsproto wsproto
 if [ "$CONTROLS" -eq 1 ]; then
