@@ -70,24 +70,28 @@ class Client {
     return this.events.find((e) => e.type === 'hello');
   }
 
-  // Resolve with the first recorded event matching `pred` (recorded before
-  // or after the call).
-  waitFor(pred, what, ms = 5000) {
+  // Resolve with the first result of `check()` that is not undefined,
+  // checked now and on every event; reject if it throws, or after `ms` with
+  // `timeoutMessage()`.
+  wait(check, timeoutMessage, ms) {
     return new Promise((resolve, reject) => {
       const done = () => {
-        const ev = this.events.find(pred);
-        if (ev) {
+        let value;
+        try {
+          value = check();
+        } catch (e) {
           cleanup();
-          resolve(ev);
-        } else if (this.closed) {
+          reject(e);
+          return;
+        }
+        if (value !== undefined) {
           cleanup();
-          reject(new Error(`${this.label}: closed (${this.closed.code}) while waiting for ${what}`));
+          resolve(value);
         }
       };
       const timer = setTimeout(() => {
         cleanup();
-        const last = this.events.slice(-3).map((e) => JSON.stringify(e)).join(' ');
-        reject(new Error(`${this.label}: no ${what} within ${ms} ms (last events: ${last})`));
+        reject(new Error(timeoutMessage()));
       }, ms);
       const cleanup = () => {
         clearTimeout(timer);
@@ -98,25 +102,32 @@ class Client {
     });
   }
 
-  waitClose(ms = 5000) {
-    return new Promise((resolve, reject) => {
-      const done = () => {
+  // Resolve with the first recorded event matching `pred` (recorded before
+  // or after the call).
+  waitFor(pred, what, ms = 5000) {
+    return this.wait(
+      () => {
+        const ev = this.events.find(pred);
+        if (ev) return ev;
         if (this.closed) {
-          cleanup();
-          resolve(this.closed);
+          throw new Error(`${this.label}: closed (${this.closed.code}) while waiting for ${what}`);
         }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`${this.label}: not closed within ${ms} ms`));
-      }, ms);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-      };
-      this.waiters.add(done);
-      done();
-    });
+        return undefined;
+      },
+      () => {
+        const last = this.events.slice(-3).map((e) => JSON.stringify(e)).join(' ');
+        return `${this.label}: no ${what} within ${ms} ms (last events: ${last})`;
+      },
+      ms,
+    );
+  }
+
+  waitClose(ms = 5000) {
+    return this.wait(
+      () => this.closed || undefined,
+      () => `${this.label}: not closed within ${ms} ms`,
+      ms,
+    );
   }
 
   send(obj) {
