@@ -1737,3 +1737,51 @@ async fn finishing_after_peer_eof_does_not_busy_poll() {
         "{reads} reads of an EOF'd transport in {elapsed:?}: busy polling"
     );
 }
+
+/// Reads are sized to the frame: the first read has room for a 16 KiB
+/// message whole, later ones for what the frame still owes
+/// (`Connection::wanted_input`), so a large message does not arrive in many
+/// small reads.
+#[tokio::test]
+async fn reads_are_sized_to_the_frame() {
+    for (size, max_reads) in [(16 * 1024, 1), (300 * 1024, 2)] {
+        let (mut peer, b) = duplex(1 << 20);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let io = CountingReads {
+            inner: b,
+            reads: reads.clone(),
+        };
+        let mut server = WebSocketStream::from_connection(io, Connection::server(cfg()));
+        let payload = vec![7u8; size];
+        peer.write_all(&frame(Role::Client, OpCode::Binary, true, &payload))
+            .await
+            .unwrap();
+        let got = within(server.next()).await.unwrap().unwrap();
+        assert_eq!(got, Message::binary(payload));
+        let n = reads.load(Ordering::Relaxed);
+        assert!(n <= max_reads, "{size} bytes took {n} reads");
+    }
+}
+
+/// The handshake's state lives in a box that is freed when it completes:
+/// a connection's task does not keep it for its whole life (about 2 KiB per
+/// connection otherwise).
+#[test]
+fn handshake_futures_stay_small() {
+    let (a, b) = duplex(64);
+    let server = accept_with(b, cfg(), |_| Ok(AcceptOptions::new()));
+    let request = ClientRequest::new("localhost", "/");
+    let client = client_async(&request, a, cfg());
+    // what the future holds before it is polled: its arguments and a box
+    let limit = 2 * std::mem::size_of::<Config>() + 256;
+    assert!(
+        std::mem::size_of_val(&server) <= limit,
+        "{}",
+        std::mem::size_of_val(&server)
+    );
+    assert!(
+        std::mem::size_of_val(&client) <= limit,
+        "{}",
+        std::mem::size_of_val(&client)
+    );
+}
