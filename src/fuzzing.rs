@@ -13,7 +13,21 @@ pub fn utf8_is_valid(data: &[u8]) -> bool {
 }
 
 /// Append `src` to `buf` masked with `key` from payload position `offset`
-/// (the one-pass copy of `src/unchecked.rs`).
-pub fn extend_masked(buf: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    crate::mask::extend_masked(buf, src, key, offset)
+/// (the one-pass copy of `src/unchecked.rs`), with its AVX2 loop allowed
+/// (`wide`, taken when the CPU has AVX2) or not.
+pub fn extend_masked(
+    buf: &mut bytes::BytesMut,
+    src: &[u8],
+    key: [u8; 4],
+    offset: usize,
+    wide: bool,
+) {
+    let k64 = crate::mask::key_pattern(key, offset);
+    crate::unchecked::extend_xor_with(buf, src, k64, wide)
+}
+
+/// `apply_mask` with its AVX2 loop allowed or not (`src/unchecked.rs`).
+pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize, wide: bool) {
+    let k64 = crate::mask::key_pattern(key, offset);
+    crate::unchecked::xor_in_place_with(data, k64, wide)
 }

@@ -23,7 +23,17 @@ use alloc::boxed::Box;
 /// assert_eq!(whole, pieces);
 /// ```
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let k64 = key_pattern(key, offset);
+    if key == [0; 4] {
+        // XOR with zero: nothing to do (the connection zeroes the key of a
+        // frame it unmasked while buffering it)
+        return;
+    }
+    crate::unchecked::xor_in_place(data, key_pattern(key, offset));
+}
+
+/// `data ^= k64`, repeated (the portable body of `xor_in_place`).
+#[inline(always)]
+pub(crate) fn xor_words(data: &mut [u8], k64: u64) {
     // 32-byte blocks of four independent words: the compiler turns these
     // into SIMD XORs (checked in benches/core.rs `unmask`).
     let mut blocks = data.chunks_exact_mut(32);
@@ -46,7 +56,7 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 /// The key twice as a little-endian word, rotated so that its first byte
 /// masks the byte at payload position `offset`: byte order is fixed, so this
 /// is endian-independent.
-fn key_pattern(key: [u8; 4], offset: usize) -> u64 {
+pub(crate) fn key_pattern(key: [u8; 4], offset: usize) -> u64 {
     let k32 = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
     u64::from(k32) | (u64::from(k32) << 32)
 }

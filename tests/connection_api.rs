@@ -1501,3 +1501,113 @@ fn huge_timeouts_do_not_overflow() {
     assert_eq!(poll_all(&mut conn).unwrap(), vec![]);
     assert_eq!(conn.state(), ConnectionState::Closing);
 }
+
+/// A masked frame as a client would send it, with `key`.
+fn masked_frame(opcode: OpCode, fin: bool, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut h = wsproto::frame::FrameHeader::new(opcode, payload.len() as u64);
+    h.fin = fin;
+    h.mask = Some(key);
+    let mut out = bytes::BytesMut::new();
+    wsproto::frame::encode_frame(&mut out, &h, payload);
+    out.to_vec()
+}
+
+/// Many frames in one read, large enough that the server unmasks the later
+/// ones while buffering them: whole messages, text, a ping in the middle of
+/// a fragmented message, a key of zero, and a frame cut short at the end of
+/// the read. Every message arrives intact and in order, whether the read is
+/// one `receive` or is split anywhere.
+#[test]
+fn many_large_frames_in_one_read_arrive_intact() {
+    let big: Vec<u8> = (0..3000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+    let text = "é€😀 wsproto ".repeat(40);
+    let mut wire = Vec::new();
+    wire.extend(masked_frame(
+        OpCode::Binary,
+        true,
+        &big[..1000],
+        [1, 2, 3, 4],
+    ));
+    wire.extend(masked_frame(
+        OpCode::Text,
+        true,
+        text.as_bytes(),
+        [9, 8, 7, 6],
+    ));
+    wire.extend(masked_frame(
+        OpCode::Binary,
+        false,
+        &big[..300],
+        [5, 5, 5, 5],
+    ));
+    wire.extend(masked_frame(
+        OpCode::Ping,
+        true,
+        b"in between",
+        [7, 0, 0, 7],
+    ));
+    wire.extend(masked_frame(
+        OpCode::Continuation,
+        true,
+        &big[300..900],
+        [0xff, 0, 1, 2],
+    ));
+    wire.extend(masked_frame(
+        OpCode::Binary,
+        true,
+        &big[..400],
+        [0, 0, 0, 0],
+    ));
+    wire.extend(masked_frame(
+        OpCode::Binary,
+        true,
+        &big[..256],
+        [3, 1, 4, 1],
+    ));
+    wire.extend(masked_frame(OpCode::Binary, true, &big, [2, 7, 1, 8]));
+    let expected = [
+        Event::Message(Message::binary(big[..1000].to_vec())),
+        Event::Message(Message::text(text.clone())),
+        Event::Ping(Bytes::from_static(b"in between")),
+        Event::Message(Message::binary(big[..900].to_vec())),
+        Event::Message(Message::binary(big[..400].to_vec())),
+        Event::Message(Message::binary(big[..256].to_vec())),
+        Event::Message(Message::binary(big.clone())),
+    ];
+    // the last frame's payload comes in a later read
+    let first_read = wire.len() - 1500;
+    for cut in [0, 1, 7, 1006, 1010, 1500, first_read] {
+        let mut server = endpoint(Role::Server, Config::default());
+        server.receive(&wire[..cut]);
+        let mut events = poll_all(&mut server).unwrap();
+        server.receive(&wire[cut..first_read]);
+        events.extend(poll_all(&mut server).unwrap());
+        assert_eq!(events, expected[..6], "split at {cut}");
+        server.receive(&wire[first_read..]);
+        assert_eq!(
+            poll_all(&mut server).unwrap(),
+            expected[6..],
+            "split at {cut}"
+        );
+    }
+}
+
+/// Invalid UTF-8 in a later frame of the same read: the messages before it
+/// are delivered first, then the connection fails with 1007.
+#[test]
+fn invalid_text_later_in_a_read_fails_after_the_messages_before_it() {
+    let good = vec![b'a'; 500];
+    let mut bad = vec![b'b'; 500];
+    bad[400] = 0xff;
+    let mut wire = masked_frame(OpCode::Binary, true, &good, [1, 2, 3, 4]);
+    wire.extend(masked_frame(OpCode::Text, true, &bad, [4, 3, 2, 1]));
+    let mut server = endpoint(Role::Server, Config::default());
+    server.receive(&wire);
+    assert_eq!(
+        server.poll_event().unwrap(),
+        Some(Event::Message(Message::binary(good)))
+    );
+    let err = server.poll_event().unwrap_err();
+    assert_eq!(err.close_code(), Some(CloseCode::INVALID_DATA));
+    assert_eq!(sole_close_code(&drain(&mut server), Role::Server), 1007);
+}

@@ -54,6 +54,8 @@ fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         3 => text().prop_map(Message::text),
         2 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Message::binary),
+        // large enough to be unmasked while buffered behind another frame
+        1 => prop::collection::vec(any::<u8>(), 250..1500).prop_map(Message::binary),
     ]
 }
 
@@ -79,8 +81,10 @@ enum Chunking {
 
 fn chunking() -> impl Strategy<Value = Chunking> {
     prop_oneof![
+        1 => Just(Chunking::Whole),
         1 => Just(Chunking::Bytewise),
         3 => prop::collection::vec(1usize..80, 1..20).prop_map(Chunking::Sizes),
+        1 => prop::collection::vec(1usize..4000, 1..5).prop_map(Chunking::Sizes),
         1 => prop::collection::vec(prop::sample::select(&[1usize, 2, 3, 5, 7, 13][..]), 1..10)
             .prop_map(Chunking::Sizes),
     ]

@@ -172,6 +172,10 @@ pub(crate) fn exact(mut v: Vec<u8>) -> Vec<u8> {
 /// they arrive whole; larger ones are unmasked as they arrive and leave the
 /// input without a copy.
 const SMALL_MESSAGE: usize = 4096;
+/// Frames from this payload size up are unmasked while being appended to the
+/// input even when they cannot be decoded yet (`append_frames`): below it,
+/// reading their header twice costs more than the second pass saves.
+const PREUNMASK_MIN: usize = 256;
 
 enum Step {
     Event(Event),
@@ -265,6 +269,30 @@ impl Connection {
             if n == 0 && !self.header_at_clean_point(&mut data) {
                 break;
             }
+        }
+        self.append_frames(data);
+    }
+
+    /// Append `data` to the input. Whole masked frames at its front of at
+    /// least `PREUNMASK_MIN` payload bytes go in unmasked, with their key
+    /// zeroed so the decoder's unmask has nothing left to do: frames after
+    /// the first of a read are unmasked while copied too, one pass instead of
+    /// a copy and a second pass over the buffer. The frames themselves are
+    /// only decoded later, in order, by `poll_event` (zeroing the key changes
+    /// nothing a caller can see: the payload is what unmasking yields).
+    fn append_frames(&mut self, mut data: &[u8]) {
+        while let Ok(Some((h, hlen))) = FrameHeader::parse(data) {
+            let (Some(key), Ok(n)) = (h.mask, usize::try_from(h.payload_len)) else {
+                break;
+            };
+            if n < PREUNMASK_MIN || n > data.len() - hlen || key == [0; 4] {
+                break;
+            }
+            // a masked header ends with its 4-byte key
+            self.input.extend_from_slice(&data[..hlen - 4]);
+            self.input.extend_from_slice(&[0; 4]);
+            crate::mask::extend_masked(&mut self.input, &data[hlen..hlen + n], key, 0);
+            data = &data[hlen + n..];
         }
         self.input.extend_from_slice(data);
     }
