@@ -413,12 +413,12 @@ impl Connection {
         let header = match self.decoder.current() {
             Some(h) => *h,
             None => {
+                if let Some(step) = self.small_message()? {
+                    return Ok(step);
+                }
                 let Some((h, len)) = FrameHeader::parse(&self.input)? else {
                     return Ok(Step::NeedMore);
                 };
-                if let Some(step) = self.small_message(&h, len)? {
-                    return Ok(step);
-                }
                 self.start_frame(h, len)?;
                 h
             }
@@ -458,7 +458,16 @@ impl Connection {
     /// becomes a message in one go (unmask, split off, validate) instead of
     /// going through the frame-by-frame machinery. `None` leaves anything
     /// else (and every error) to that machinery.
-    fn small_message(&mut self, h: &FrameHeader, hlen: usize) -> Result<Option<Step>, Error> {
+    ///
+    /// It reads the header itself, so `step` parses again a header it
+    /// declines (cheap next to a frame that is not small): handing it the
+    /// header `step` parsed instead measured 20% slower on 16-byte frames
+    /// (`decode_binary_frames/16B` 410 vs 343 µs), with the same
+    /// instruction count.
+    fn small_message(&mut self) -> Result<Option<Step>, Error> {
+        let Ok(Some((h, hlen))) = FrameHeader::parse(&self.input) else {
+            return Ok(None);
+        };
         let n = h.payload_len;
         if self.rx.kind.is_some()
             || self.config.streaming
@@ -471,12 +480,25 @@ impl Connection {
         {
             return Ok(None);
         }
-        self.decoder.check(h)?;
+        self.decoder.check(&h)?;
         let n = n as usize;
-        if let Some(key) = h.mask {
-            crate::mask::apply_mask(&mut self.input[hlen..hlen + n], key, 0);
-        }
-        let payload = self.split_payload(hlen, n);
+        let payload = if n < self.config.min_zero_copy {
+            // Unmask the copy rather than the input: writing the input back
+            // dirties every cache line of a read full of small frames
+            // (callgrind: D1 write misses 76k -> 46k per 120k frames).
+            let mut copy = self.input[hlen..hlen + n].to_vec();
+            if let Some(key) = h.mask {
+                crate::mask::apply_mask(&mut copy, key, 0);
+            }
+            bytes::Buf::advance(&mut self.input, hlen + n);
+            self.shrink_input();
+            Bytes::from(copy)
+        } else {
+            if let Some(key) = h.mask {
+                crate::mask::apply_mask(&mut self.input[hlen..hlen + n], key, 0);
+            }
+            self.split_payload(hlen, n)
+        };
         let message = if h.opcode == OpCode::Text {
             if !crate::message::utf8::is_valid(&payload) {
                 return Err(ProtocolError::InvalidUtf8.into());
