@@ -418,7 +418,13 @@ fn write_out(
         if k == 0 {
             return Ok(());
         }
-        let Some(n) = written(tcp.write_vectored(&iov[..k]))? else {
+        // one buffer: `send` (a shorter kernel path than `writev`)
+        let result = if k == 1 {
+            tcp.write(&iov[0])
+        } else {
+            tcp.write_vectored(&iov[..k])
+        };
+        let Some(n) = written(result)? else {
             return Ok(());
         };
         conn.advance_transmit(n);

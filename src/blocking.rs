@@ -321,7 +321,14 @@ impl<S: Stream> WebSocket<S> {
             if k == 0 {
                 break;
             }
-            let n = match self.stream.write_vectored(&slices[..k]) {
+            // one buffer: a plain write (`send` on a socket, a shorter
+            // kernel path than `writev`; see the tokio adapter)
+            let written = if k == 1 {
+                self.stream.write(&slices[0])
+            } else {
+                self.stream.write_vectored(&slices[..k])
+            };
+            let n = match written {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

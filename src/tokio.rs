@@ -340,11 +340,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         loop {
             let n = if self.io.is_write_vectored() {
                 let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let k = self.conn.transmit_slices(&mut slices);
-                if k == 0 {
-                    return Pin::new(&mut self.io).poll_flush(cx);
+                match self.conn.transmit_slices(&mut slices) {
+                    0 => return Pin::new(&mut self.io).poll_flush(cx),
+                    // One buffer: a plain write. On a TCP socket that is
+                    // `send` rather than `writev`, a shorter kernel path:
+                    // the 32 B loopback echo took 6.3-7.0 instead of
+                    // 6.7-8.3 us of server CPU per message (perf/loadgen.sh).
+                    1 => ready!(Pin::new(&mut self.io).poll_write(cx, &slices[0]))?,
+                    k => ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?,
                 }
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?
             } else {
                 let Some(chunk) = self.conn.peek_transmit() else {
                     return Pin::new(&mut self.io).poll_flush(cx);

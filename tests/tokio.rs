@@ -1763,6 +1763,94 @@ async fn reads_are_sized_to_the_frame() {
     }
 }
 
+/// A transport that supports vectored writes and records each write:
+/// `"write"` for `poll_write`, `"writev N"` for N buffers.
+struct RecordingWrites<S> {
+    inner: S,
+    writes: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for RecordingWrites<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for RecordingWrites<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.writes.lock().unwrap().push("write".into());
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.writes
+            .lock()
+            .unwrap()
+            .push(format!("writev {}", bufs.len()));
+        // all of them, as a socket's writev would take them
+        let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        Pin::new(&mut self.inner).poll_write(cx, &all)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// On a transport with vectored writes, a small message (one buffer: header
+/// and payload together) goes out in one plain write, and a large one
+/// (header and the payload, zero-copy) in one write of two buffers; the
+/// peer gets both intact.
+#[tokio::test]
+async fn one_buffer_is_one_plain_write_and_two_are_one_vectored_write() {
+    let (mut a, b) = duplex(1 << 20);
+    let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let io = RecordingWrites {
+        inner: b,
+        writes: writes.clone(),
+    };
+    let mut server = WebSocketStream::from_connection(io, Connection::server(cfg()));
+    let sent = [
+        Message::text("hello"),
+        Message::binary(vec![9u8; 16 * 1024]),
+    ];
+    for (msg, write) in sent.iter().zip(["write", "writev 2"]) {
+        within(server.send(msg.clone())).await.unwrap();
+        let recorded = std::mem::take(&mut *writes.lock().unwrap());
+        assert_eq!(recorded, [write], "writes for {msg:?}");
+    }
+    let mut peer = Connection::new(Role::Client, big_cfg());
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while got.len() < sent.len() {
+        let n = within(a.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "EOF before both messages");
+        peer.receive(&buf[..n]);
+        while let Some(ev) = peer.poll_event().unwrap() {
+            if let Event::Message(m) = ev {
+                got.push(m);
+            }
+        }
+    }
+    assert_eq!(got, sent);
+}
+
 /// The handshake's state lives in a box that is freed when it completes:
 /// a connection's task does not keep it for its whole life (about 2 KiB per
 /// connection otherwise).
