@@ -1611,3 +1611,37 @@ fn invalid_text_later_in_a_read_fails_after_the_messages_before_it() {
     assert_eq!(err.close_code(), Some(CloseCode::INVALID_DATA));
     assert_eq!(sole_close_code(&drain(&mut server), Role::Server), 1007);
 }
+
+/// `has_timers` is what lets a driver skip the clock: false with no
+/// keepalive and no close handshake, true from `close` on (the close timer
+/// then bounds the handshake and the wait for the transport), false after
+/// the transport ended abruptly; always true with keepalive configured.
+#[test]
+fn has_timers_follows_keepalive_and_the_close_handshake() {
+    let t0 = Instant::from_duration(Duration::from_secs(1));
+    for role in ROLES {
+        let mut a = endpoint(role, Config::default());
+        let mut b = endpoint(role.peer(), Config::default());
+        assert!(!a.has_timers());
+        assert_eq!(a.poll_timeout(t0), None);
+        a.close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))
+            .unwrap();
+        assert!(a.has_timers());
+        assert!(a.poll_timeout(t0).is_some());
+
+        assert!(!b.has_timers());
+        b.receive_eof();
+        assert_eq!(
+            poll_all(&mut b).unwrap(),
+            [Event::Closed(CloseReason::Abnormal)]
+        );
+        assert!(!b.has_timers(), "nothing left to wait for");
+        assert_eq!(b.poll_timeout(t0), None);
+
+        let mut config = Config::default();
+        config.keepalive_interval = Some(Duration::from_secs(30));
+        let mut k = endpoint(role, config);
+        assert!(k.has_timers());
+        assert!(k.poll_timeout(t0).is_some());
+    }
+}

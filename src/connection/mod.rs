@@ -1218,6 +1218,27 @@ impl Connection {
         }
     }
 
+    /// Whether any timer is running or about to start (keepalive is
+    /// configured, or a close handshake is under way). When `false`,
+    /// [`poll_timeout`](Self::poll_timeout) returns `None` whatever the
+    /// time, so a driver may skip reading the clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wsproto::{CloseCode, CloseFrame, Config, Connection, Role};
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// assert!(!conn.has_timers()); // no keepalive by default
+    /// conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "bye"))).unwrap();
+    /// assert!(conn.has_timers()); // the close handshake has a deadline
+    ///
+    /// let mut config = Config::default();
+    /// config.keepalive_interval = Some(Duration::from_secs(30));
+    /// assert!(Connection::new(Role::Server, config).has_timers());
+    /// ```
+    pub fn has_timers(&self) -> bool {
+        self.timers.running()
+    }
+
     /// The next deadline, given the current time: call
     /// [`handle_timeout`](Self::handle_timeout) when it passes. `None` means
     /// no timer is running.

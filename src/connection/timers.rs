@@ -129,6 +129,13 @@ impl Timers {
         self.close_deadline = None;
     }
 
+    /// Whether a deadline exists or could be set by the next `sync`: without
+    /// keepalive and outside a close handshake there is none, whatever the
+    /// time.
+    pub(crate) fn running(&self) -> bool {
+        self.keepalive_interval.is_some() || self.close_arm || self.next_deadline().is_some()
+    }
+
     /// The earliest pending deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let close = if self.close_expired {
