@@ -398,15 +398,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// armed for the next deadline and registered with `cx`.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
-            if !self.conn.has_timers() {
+            let next = if self.conn.has_timers() {
+                let now = self.now();
+                self.conn.poll_timeout(now).map(|deadline| (now, deadline))
+            } else {
                 // no deadline whatever the time: skip the clock read (about
-                // 1% of the server's CPU in the 32 B loopback echo)
-                self.sleep = None;
-                self.armed = None;
-                return false;
-            }
-            let now = self.now();
-            let Some(deadline) = self.conn.poll_timeout(now) else {
+                // 1% of the server's CPU in the 32 B echo)
+                None
+            };
+            let Some((now, deadline)) = next else {
                 self.sleep = None;
                 self.armed = None;
                 return false;

@@ -57,11 +57,11 @@ pub(crate) fn extend_xor(buf: &mut BytesMut, src: &[u8], k64: u64) {
 pub(crate) fn extend_xor_with(buf: &mut BytesMut, src: &[u8], k64: u64, allow_wide: bool) {
     buf.reserve(src.len());
     let dst = &mut buf.spare_capacity_mut()[..src.len()];
-    if allow_wide && wide(src.len()) {
+    match allow_wide && wide(src.len()) {
         // SAFETY: `wide` checked that the CPU supports AVX2.
-        unsafe { xor_into_avx2(dst, src, k64) }
-    } else {
-        xor_into(dst, src, k64)
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        true => unsafe { xor_into_avx2(dst, src, k64) },
+        _ => xor_into(dst, src, k64),
     }
     // SAFETY: `xor_into` wrote every one of the first `src.len()` spare
     // bytes (see there), and `reserve` made them part of the allocation.
@@ -75,11 +75,11 @@ pub(crate) fn xor_in_place(data: &mut [u8], k64: u64) {
 
 /// `xor_in_place`, with the AVX2 loop allowed or not.
 pub(crate) fn xor_in_place_with(data: &mut [u8], k64: u64, allow_wide: bool) {
-    if allow_wide && wide(data.len()) {
+    match allow_wide && wide(data.len()) {
         // SAFETY: `wide` checked that the CPU supports AVX2.
-        unsafe { xor_in_place_avx2(data, k64) }
-    } else {
-        crate::mask::xor_words(data, k64)
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        true => unsafe { xor_in_place_avx2(data, k64) },
+        _ => crate::mask::xor_words(data, k64),
     }
 }
 
@@ -108,22 +108,12 @@ unsafe fn xor_into_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8], k64: u64) {
     xor_into(dst, src, k64)
 }
 
-#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-unsafe fn xor_into_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8], k64: u64) {
-    xor_into(dst, src, k64)
-}
-
 /// `xor_words` compiled for AVX2.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
-unsafe fn xor_in_place_avx2(data: &mut [u8], k64: u64) {
-    crate::mask::xor_words(data, k64)
-}
-
-#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
 unsafe fn xor_in_place_avx2(data: &mut [u8], k64: u64) {
     crate::mask::xor_words(data, k64)
 }
