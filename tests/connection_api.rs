@@ -13,7 +13,9 @@ use wsproto::{
     SendError, Timeout,
 };
 
-use common::{close_frames, decode_all, drain, endpoint, frame, poll_all, sole_close_code};
+use common::{
+    close_frames, decode_all, drain, endpoint, frame, frame_with_mask, poll_all, sole_close_code,
+};
 
 const ROLES: [Role; 2] = [Role::Client, Role::Server];
 
@@ -1502,16 +1504,6 @@ fn huge_timeouts_do_not_overflow() {
     assert_eq!(conn.state(), ConnectionState::Closing);
 }
 
-/// A masked frame as a client would send it, with `key`.
-fn masked_frame(opcode: OpCode, fin: bool, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut h = wsproto::frame::FrameHeader::new(opcode, payload.len() as u64);
-    h.fin = fin;
-    h.mask = Some(key);
-    let mut out = bytes::BytesMut::new();
-    wsproto::frame::encode_frame(&mut out, &h, payload);
-    out.to_vec()
-}
-
 /// Many frames in one read, large enough that the server unmasks the later
 /// ones while buffering them: whole messages, text, a ping in the middle of
 /// a fragmented message, a key of zero, and a frame cut short at the end of
@@ -1521,50 +1513,20 @@ fn masked_frame(opcode: OpCode, fin: bool, payload: &[u8], key: [u8; 4]) -> Vec<
 fn many_large_frames_in_one_read_arrive_intact() {
     let big: Vec<u8> = (0..3000u32).map(|i| (i * 7 + i / 256) as u8).collect();
     let text = "é€😀 wsproto ".repeat(40);
-    let mut wire = Vec::new();
-    wire.extend(masked_frame(
-        OpCode::Binary,
-        true,
-        &big[..1000],
-        [1, 2, 3, 4],
-    ));
-    wire.extend(masked_frame(
-        OpCode::Text,
-        true,
-        text.as_bytes(),
-        [9, 8, 7, 6],
-    ));
-    wire.extend(masked_frame(
-        OpCode::Binary,
-        false,
-        &big[..300],
-        [5, 5, 5, 5],
-    ));
-    wire.extend(masked_frame(
-        OpCode::Ping,
-        true,
-        b"in between",
-        [7, 0, 0, 7],
-    ));
-    wire.extend(masked_frame(
-        OpCode::Continuation,
-        true,
-        &big[300..900],
-        [0xff, 0, 1, 2],
-    ));
-    wire.extend(masked_frame(
-        OpCode::Binary,
-        true,
-        &big[..400],
-        [0, 0, 0, 0],
-    ));
-    wire.extend(masked_frame(
-        OpCode::Binary,
-        true,
-        &big[..256],
-        [3, 1, 4, 1],
-    ));
-    wire.extend(masked_frame(OpCode::Binary, true, &big, [2, 7, 1, 8]));
+    let frames: [(OpCode, bool, &[u8], [u8; 4]); 8] = [
+        (OpCode::Binary, true, &big[..1000], [1, 2, 3, 4]),
+        (OpCode::Text, true, text.as_bytes(), [9, 8, 7, 6]),
+        (OpCode::Binary, false, &big[..300], [5, 5, 5, 5]),
+        (OpCode::Ping, true, b"in between", [7, 0, 0, 7]),
+        (OpCode::Continuation, true, &big[300..900], [0xff, 0, 1, 2]),
+        (OpCode::Binary, true, &big[..400], [0, 0, 0, 0]),
+        (OpCode::Binary, true, &big[..256], [3, 1, 4, 1]),
+        (OpCode::Binary, true, &big, [2, 7, 1, 8]),
+    ];
+    let wire: Vec<u8> = frames
+        .iter()
+        .flat_map(|&(op, fin, payload, key)| frame_with_mask(op, fin, payload, Some(key)))
+        .collect();
     let expected = [
         Event::Message(Message::binary(big[..1000].to_vec())),
         Event::Message(Message::text(text.clone())),
@@ -1599,8 +1561,13 @@ fn invalid_text_later_in_a_read_fails_after_the_messages_before_it() {
     let good = vec![b'a'; 500];
     let mut bad = vec![b'b'; 500];
     bad[400] = 0xff;
-    let mut wire = masked_frame(OpCode::Binary, true, &good, [1, 2, 3, 4]);
-    wire.extend(masked_frame(OpCode::Text, true, &bad, [4, 3, 2, 1]));
+    let mut wire = frame_with_mask(OpCode::Binary, true, &good, Some([1, 2, 3, 4]));
+    wire.extend(frame_with_mask(
+        OpCode::Text,
+        true,
+        &bad,
+        Some([4, 3, 2, 1]),
+    ));
     let mut server = endpoint(Role::Server, Config::default());
     server.receive(&wire);
     assert_eq!(

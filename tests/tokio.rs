@@ -1635,13 +1635,28 @@ async fn error_close_frame_is_not_lost_when_the_transport_is_write_blocked() {
     );
 }
 
-/// A transport that counts reads, to detect busy polling.
-struct CountingReads<S> {
+/// A transport that counts reads (to detect busy polling) and records
+/// each write: `"write"` for `poll_write`, `"writev N"` for N buffers.
+/// It offers vectored writes only when `vectored` is set.
+struct Instrumented<S> {
     inner: S,
     reads: Arc<AtomicUsize>,
+    writes: Arc<std::sync::Mutex<Vec<String>>>,
+    vectored: bool,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for CountingReads<S> {
+impl<S> Instrumented<S> {
+    fn new(inner: S, vectored: bool) -> Self {
+        Instrumented {
+            inner,
+            reads: Arc::default(),
+            writes: Arc::default(),
+            vectored,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Instrumented<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -1652,13 +1667,30 @@ impl<S: AsyncRead + Unpin> AsyncRead for CountingReads<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for CountingReads<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Instrumented<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.writes.lock().unwrap().push("write".into());
         Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.writes
+            .lock()
+            .unwrap()
+            .push(format!("writev {}", bufs.len()));
+        // all of them, as a socket's writev would take them
+        let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        Pin::new(&mut self.inner).poll_write(cx, &all)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.vectored
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
@@ -1674,11 +1706,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingReads<S> {
 /// whether the stream ended, how, and how many reads it made meanwhile.
 async fn finishing_after_peer_eof() -> (bool, Option<CloseReason>, usize, Duration) {
     let (a, b) = duplex(1024);
-    let reads = Arc::new(AtomicUsize::new(0));
-    let io = CountingReads {
-        inner: b,
-        reads: reads.clone(),
-    };
+    let io = Instrumented::new(b, false);
+    let reads = io.reads.clone();
     let mut scfg = cfg();
     scfg.close_timeout = Duration::from_millis(500);
     let (server, peer) = tokio::join!(accept(io, scfg), RawPeer::client(a, cfg()));
@@ -1746,11 +1775,8 @@ async fn finishing_after_peer_eof_does_not_busy_poll() {
 async fn reads_are_sized_to_the_frame() {
     for (size, max_reads) in [(16 * 1024, 1), (300 * 1024, 2)] {
         let (mut peer, b) = duplex(1 << 20);
-        let reads = Arc::new(AtomicUsize::new(0));
-        let io = CountingReads {
-            inner: b,
-            reads: reads.clone(),
-        };
+        let io = Instrumented::new(b, false);
+        let reads = io.reads.clone();
         let mut server = WebSocketStream::from_connection(io, Connection::server(cfg()));
         let payload = vec![7u8; size];
         peer.write_all(&frame(Role::Client, OpCode::Binary, true, &payload))
@@ -1763,56 +1789,6 @@ async fn reads_are_sized_to_the_frame() {
     }
 }
 
-/// A transport that supports vectored writes and records each write:
-/// `"write"` for `poll_write`, `"writev N"` for N buffers.
-struct RecordingWrites<S> {
-    inner: S,
-    writes: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for RecordingWrites<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for RecordingWrites<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.writes.lock().unwrap().push("write".into());
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.writes
-            .lock()
-            .unwrap()
-            .push(format!("writev {}", bufs.len()));
-        // all of them, as a socket's writev would take them
-        let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
-        Pin::new(&mut self.inner).poll_write(cx, &all)
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 /// On a transport with vectored writes, a small message (one buffer: header
 /// and payload together) goes out in one plain write, and a large one
 /// (header and the payload, zero-copy) in one write of two buffers; the
@@ -1820,11 +1796,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for RecordingWrites<S> {
 #[tokio::test]
 async fn one_buffer_is_one_plain_write_and_two_are_one_vectored_write() {
     let (mut a, b) = duplex(1 << 20);
-    let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let io = RecordingWrites {
-        inner: b,
-        writes: writes.clone(),
-    };
+    let io = Instrumented::new(b, true);
+    let writes = io.writes.clone();
     let mut server = WebSocketStream::from_connection(io, Connection::server(cfg()));
     let sent = [
         Message::text("hello"),

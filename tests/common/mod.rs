@@ -45,11 +45,15 @@ pub fn poll_all(conn: &mut Connection) -> Result<Vec<Event>, Error> {
 /// Encode one frame as `sender` would put it on the wire (masked with a fixed
 /// key when the sender is a client).
 pub fn frame(sender: Role, opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let key = (sender == Role::Client).then_some([0x37, 0xfa, 0x21, 0x3d]);
+    frame_with_mask(opcode, fin, payload, key)
+}
+
+/// Encode one frame masked with `key` (`None`: unmasked).
+pub fn frame_with_mask(opcode: OpCode, fin: bool, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
     let mut h = FrameHeader::new(opcode, payload.len() as u64);
     h.fin = fin;
-    if sender == Role::Client {
-        h.mask = Some([0x37, 0xfa, 0x21, 0x3d]);
-    }
+    h.mask = key;
     let mut out = BytesMut::new();
     encode_frame(&mut out, &h, payload);
     out.to_vec()
