@@ -56,7 +56,9 @@ use tungstenite::protocol::{Role as TRole, WebSocket as TWebSocket, WebSocketCon
 use tungstenite::Message as TMessage;
 use wsproto::handshake::{AcceptOptions, ServerHandshake, Status};
 use wsproto::message::Utf8Validator;
-use wsproto::{Config, Connection, Event, Limits, Message, MessageKind, Role};
+use wsproto::{
+    Config, Connection, Event, EventRef, Limits, Message, MessageKind, MessageRef, Role,
+};
 
 // ------------------------------------------------------------------ inputs
 
@@ -436,14 +438,36 @@ fn fws_server(stream: MemStream<'_>) -> FwsSocket<'_> {
     ws
 }
 
+/// How the wsproto members read their messages.
+#[derive(Clone, Copy)]
+enum WsRead {
+    /// `poll_event`: each message is an owned `Message`.
+    Owned,
+    /// `poll_event` and the text read through `as_text`.
+    OwnedAsStr,
+    /// `poll_event_ref`: messages read in place, borrowed (`&str` for text).
+    Borrowed,
+}
+
 /// Feed `wire` to a wsproto server and hand every message to `on`.
 fn wsproto_read(
     conn: &mut Connection,
     wire: &[u8],
-    as_str: bool,
+    how: WsRead,
     on: &mut impl FnMut(bool, &[u8]),
 ) -> Result<(), wsproto::Error> {
     conn.receive(wire);
+    if let WsRead::Borrowed = how {
+        while let Some(ev) = conn.poll_event_ref()? {
+            match ev {
+                EventRef::Message(MessageRef::Text(t)) => on(true, t.as_bytes()),
+                EventRef::Message(MessageRef::Binary(b)) => on(false, b),
+                other => panic!("wsproto: unexpected event {other:?}"),
+            }
+        }
+        return Ok(());
+    }
+    let as_str = matches!(how, WsRead::OwnedAsStr);
     while let Some(ev) = conn.poll_event()? {
         match ev {
             // `as_bytes` does not touch the text again; `as_text` is what
@@ -569,19 +593,22 @@ fn verify_decode(input: &DecodeInput, fragmented: bool) {
     let n = input.messages.len();
     let bad = input.text.then(|| corrupt_last_byte(input));
 
-    for as_str in [false, input.text] {
+    for how in [WsRead::Owned, WsRead::OwnedAsStr, WsRead::Borrowed] {
+        if !input.text && matches!(how, WsRead::OwnedAsStr) {
+            continue;
+        }
         let mut e = Expect::new("wsproto", input);
         let mut conn = Connection::server(ws_config());
-        wsproto_read(&mut conn, &input.wire, as_str, &mut |t, p| e.on(t, p)).expect("wsproto");
+        wsproto_read(&mut conn, &input.wire, how, &mut |t, p| e.on(t, p)).expect("wsproto");
         e.done();
         assert_eq!(conn.buffered_input(), 0, "wsproto: bytes left over");
-    }
-    if let Some(bad) = &bad {
-        let mut conn = Connection::server(ws_config());
-        assert!(
-            wsproto_read(&mut conn, bad, false, &mut |_, _| {}).is_err(),
-            "wsproto accepted invalid UTF-8"
-        );
+        if let Some(bad) = &bad {
+            let mut conn = Connection::server(ws_config());
+            assert!(
+                wsproto_read(&mut conn, bad, how, &mut |_, _| {}).is_err(),
+                "wsproto accepted invalid UTF-8"
+            );
+        }
     }
 
     let mut e = Expect::new("tungstenite", input);
@@ -668,20 +695,24 @@ fn decode_group(
     // One connection for the whole run: `receive` copies the batch into its
     // input buffer (as every member copies it into its own), `poll_event`
     // unmasks, validates and hands out each message.
-    let as_str_variants: &[(&str, bool)] = if input.text {
-        &[("wsproto", false), ("wsproto_as_str", true)]
+    let variants: &[(&str, WsRead)] = if input.text {
+        &[
+            ("wsproto", WsRead::Owned),
+            ("wsproto_as_str", WsRead::OwnedAsStr),
+            ("wsproto_ref", WsRead::Borrowed),
+        ]
     } else {
-        &[("wsproto", false)]
+        &[
+            ("wsproto", WsRead::Owned),
+            ("wsproto_ref", WsRead::Borrowed),
+        ]
     };
-    for &(name, as_str) in as_str_variants {
+    for &(name, how) in variants {
         g.bench_function(name, |b| {
             let mut conn = Connection::server(ws_config());
             b.iter(|| {
                 let mut got = 0;
-                wsproto_read(&mut conn, black_box(wire), as_str, &mut |_, p| {
-                    got += p.len()
-                })
-                .unwrap();
+                wsproto_read(&mut conn, black_box(wire), how, &mut |_, p| got += p.len()).unwrap();
                 assert_eq!(got, total);
             })
         });

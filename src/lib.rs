@@ -102,12 +102,14 @@ pub mod tokio;
 pub mod fuzzing;
 
 pub use config::{Config, Limits};
-pub use connection::{CloseReason, Connection, ConnectionState, Event, Initiator, Timeout};
+pub use connection::{
+    CloseReason, Connection, ConnectionState, Event, EventRef, Initiator, Timeout,
+};
 pub use error::{ApiMisuse, CapacityError, Error, HandshakeError, ProtocolError, SendError};
 pub use frame::{CloseCode, CloseFrame};
 #[cfg(feature = "std")]
 pub use mask::OsMaskSource;
 pub use mask::{apply_mask, MaskSource};
-pub use message::{Message, MessageKind, Utf8Bytes};
+pub use message::{Message, MessageKind, MessageRef, Utf8Bytes};
 pub use role::Role;
 pub use time::Instant;

@@ -11,8 +11,8 @@
 //! finds it (calling a `target_feature` function is `unsafe`); the gains are
 //! at `wide`.
 //!
-//! **`str_from_validated`**: `Utf8Bytes::as_str` used to re-validate its bytes on every call (the crate
-//! was `forbid(unsafe_code)`); `benches/core.rs` (`decode_text`, member
+//! **`str_from_validated`**: `Utf8Bytes::as_str` used to re-validate its
+//! bytes on every call (the crate was `forbid(unsafe_code)`); `benches/core.rs` (`decode_text`, member
 //! `wsproto_as_str`) showed that doing so costs applications that read their
 //! text about 1.6x the whole decode time from 1 KiB up (152 µs -> 243 µs per
 //! MiB of mixed-script text), so the validation done on receipt is trusted.
@@ -21,8 +21,11 @@
 //! (simdutf8), `From<String>`/`From<&str>` (already `str`), the connection
 //! (incremental validation of every byte of the message, finished at its
 //! end, or `simdutf8` on a whole small message), close-frame parsing and
-//! `Arbitrary` (from a `String`). The fuzz targets run with debug assertions,
-//! so the check below re-validates there on every call.
+//! `Arbitrary` (from a `String`). `Connection::poll_event_ref` lends text
+//! read in place through it too: the lent bytes are the message's, validated
+//! as they were unmasked and not touched again until the borrow ends. The
+//! fuzz targets run with debug assertions, so the check below re-validates
+//! there on every call.
 
 #![allow(unsafe_code)]
 

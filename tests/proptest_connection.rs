@@ -182,13 +182,56 @@ fn feed(
     wire: &[u8],
     chunking: &Chunking,
 ) -> Result<Vec<Event>, (usize, Error, Vec<Event>)> {
+    feed_with(receiver, wire, chunking, Reader::Owned)
+}
+
+/// How events are read: owned (`poll_event`), borrowed (`poll_event_ref`,
+/// messages read in place), or alternating between the two.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Owned,
+    Borrowed,
+    Alternating,
+}
+
+fn reader() -> impl Strategy<Value = Reader> {
+    prop_oneof![
+        Just(Reader::Owned),
+        Just(Reader::Borrowed),
+        Just(Reader::Alternating)
+    ]
+}
+
+/// The next event as `reader` reads it (the `n`th of the run), owned.
+fn next_event(receiver: &mut Connection, reader: Reader, n: usize) -> Result<Option<Event>, Error> {
+    let borrowed = match reader {
+        Reader::Owned => false,
+        Reader::Borrowed => true,
+        Reader::Alternating => n % 2 == 1,
+    };
+    if borrowed {
+        Ok(receiver.poll_event_ref()?.map(|ev| ev.to_event()))
+    } else {
+        receiver.poll_event()
+    }
+}
+
+/// `feed`, reading events as `reader` says.
+fn feed_with(
+    receiver: &mut Connection,
+    wire: &[u8],
+    chunking: &Chunking,
+    reader: Reader,
+) -> Result<Vec<Event>, (usize, Error, Vec<Event>)> {
     let mut events = Vec::new();
     let mut start = 0;
+    let mut calls = 0;
     for (i, end) in chunk_ends(wire.len(), chunking).into_iter().enumerate() {
         receiver.receive(&wire[start..end]);
         start = end;
         loop {
-            match receiver.poll_event() {
+            calls += 1;
+            match next_event(receiver, reader, calls) {
                 Ok(Some(ev)) => events.push(ev),
                 Ok(None) => break,
                 Err(e) => return Err((i, e, events)),
@@ -239,6 +282,7 @@ proptest! {
             1..6,
         ),
         chunking in chunking(),
+        reader in reader(),
     ) {
         let ops: Vec<Op> = msgs
             .into_iter()
@@ -253,18 +297,20 @@ proptest! {
             let mut config = Config::default();
             config.min_zero_copy = min_zero_copy;
             let mut receiver = endpoint(sender_role.peer(), config);
-            let events = feed(&mut receiver, &wire, &chunking).expect("valid stream");
+            let events = feed_with(&mut receiver, &wire, &chunking, reader).expect("valid stream");
             prop_assert_eq!(&events, &expected, "min_zero_copy {}", min_zero_copy);
         }
     }
 
-    /// (a) Any split of the input gives the same events (reassembly mode).
+    /// (a) Any split of the input gives the same events (reassembly mode),
+    /// read owned or borrowed.
     #[test]
     fn any_split_gives_the_same_events(
         sender_role in role(),
         ops in prop::collection::vec(op(), 1..8),
         close in close_frame(),
         chunking in chunking(),
+        reader in reader(),
     ) {
         let mut sender = endpoint(sender_role, Config::default());
         let (wire, _) = send_ops(&mut sender, &ops, close.as_ref());
@@ -272,7 +318,7 @@ proptest! {
         let mut at_once = endpoint(sender_role.peer(), Config::default());
         let whole = feed(&mut at_once, &wire, &Chunking::Whole).expect("valid stream");
         let mut chunked = endpoint(sender_role.peer(), Config::default());
-        let pieces = feed(&mut chunked, &wire, &chunking).expect("valid stream");
+        let pieces = feed_with(&mut chunked, &wire, &chunking, reader).expect("valid stream");
         prop_assert_eq!(&pieces, &whole);
         // and the peers end up answering the same way (pongs, close reply)
         prop_assert_eq!(drain(&mut chunked), drain(&mut at_once));
@@ -319,11 +365,12 @@ proptest! {
         sender_role in role(),
         ops in prop::collection::vec(op(), 1..8),
         chunking in chunking(),
+        reader in reader(),
     ) {
         let mut sender = endpoint(sender_role, Config::default());
         let (wire, expected) = send_ops(&mut sender, &ops, None);
         let mut receiver = endpoint(sender_role.peer(), streaming_config());
-        let events = feed(&mut receiver, &wire, &chunking).expect("valid stream");
+        let events = feed_with(&mut receiver, &wire, &chunking, reader).expect("valid stream");
 
         let mut rebuilt = Vec::new();
         let mut current: Option<(MessageKind, Vec<u8>)> = None;
@@ -376,6 +423,7 @@ proptest! {
         suffix in prop_oneof!["", text()],
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
         chunking in chunking(),
+        reader in reader(),
     ) {
         let mut payload = prefix.into_bytes();
         payload.extend_from_slice(bad);
@@ -408,7 +456,7 @@ proptest! {
 
         let config = if streaming { streaming_config() } else { Config::default() };
         let mut receiver = endpoint(receiver_role, config);
-        match feed(&mut receiver, &wire, &chunking) {
+        match feed_with(&mut receiver, &wire, &chunking, reader) {
             Ok(events) => prop_assert!(false, "invalid text accepted: {:?}", events),
             Err((chunk, err, events)) => {
                 prop_assert_eq!(chunk, fail_chunk, "failed on chunk {} instead of {}", chunk, fail_chunk);
@@ -563,8 +611,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     /// Any split of any byte stream, valid or not, gives the same events, the
-    /// same error (if any) and the same bytes back on the wire, and never
-    /// panics.
+    /// same error (if any) and the same bytes back on the wire, whether the
+    /// events are read owned or borrowed, and never panics.
     #[test]
     fn any_split_of_any_stream_gives_the_same_outcome(
         receiver_role in role(),
@@ -572,11 +620,12 @@ proptest! {
         key in any::<[u8; 4]>(),
         chunking in chunking(),
         eof in any::<bool>(),
+        reader in reader(),
     ) {
         let wire: Vec<u8> = frames.iter().flat_map(|f| encode_raw(f, receiver_role.peer(), key)).collect();
-        let run = |chunking: &Chunking| {
+        let run = |chunking: &Chunking, reader: Reader| {
             let mut conn = endpoint(receiver_role, Config::default());
-            let mut outcome = match feed(&mut conn, &wire, chunking) {
+            let mut outcome = match feed_with(&mut conn, &wire, chunking, reader) {
                 Ok(events) => (events, None),
                 Err((_, e, events)) => (events, Some(e)),
             };
@@ -589,8 +638,8 @@ proptest! {
             }
             (outcome, drain(&mut conn), conn.state())
         };
-        let whole = run(&Chunking::Whole);
-        let split = run(&chunking);
+        let whole = run(&Chunking::Whole, Reader::Owned);
+        let split = run(&chunking, reader);
         prop_assert_eq!(&split, &whole);
         if let Some(err) = &whole.0 .1 {
             let code = err.close_code().expect("peer errors carry a close code");

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::frame::{CloseCode, CloseFrame};
-use crate::message::{Message, MessageKind};
+use crate::message::{Message, MessageKind, MessageRef};
 
 /// Something that happened on the connection, returned by
 /// [`Connection::poll_event`](crate::Connection::poll_event).
@@ -41,6 +41,85 @@ pub enum Event {
     /// gives up waiting only after
     /// [`Config::close_timeout`](crate::Config::close_timeout).
     Closed(CloseReason),
+}
+
+/// An [`Event`] borrowed from the connection, returned by
+/// [`Connection::poll_event_ref`](crate::Connection::poll_event_ref): the
+/// same events, with payloads lent in place instead of owned.
+///
+/// The borrow ends at the next call on the connection, so an application
+/// that answers inside its `match` (say, `send` an echo) copies what it
+/// needs first; [`to_event`](Self::to_event) makes the owned [`Event`].
+///
+/// ```
+/// use wsproto::{Config, Connection, EventRef, MessageRef};
+/// let mut server = Connection::server(Config::default());
+/// // a masked "Hello" from a client (RFC 6455 §5.7)
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// match server.poll_event_ref().unwrap() {
+///     Some(EventRef::Message(MessageRef::Text(text))) => assert_eq!(text, "Hello"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert_eq!(server.poll_event_ref().unwrap(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// A complete data message ([`Event::Message`]).
+    Message(MessageRef<'a>),
+    /// A piece of a data message, in streaming mode ([`Event::Fragment`]).
+    Fragment {
+        /// Text or binary, the same for every piece of a message.
+        kind: MessageKind,
+        /// The next payload bytes (for text, valid UTF-8 on their own).
+        data: &'a [u8],
+        /// This is the last piece of the message.
+        fin: bool,
+    },
+    /// A ping arrived ([`Event::Ping`]; the pong is already queued with
+    /// `auto_pong`).
+    Ping(&'a [u8]),
+    /// A pong arrived ([`Event::Pong`]).
+    Pong(&'a [u8]),
+    /// The connection is over ([`Event::Closed`]).
+    Closed(&'a CloseReason),
+}
+
+impl<'a> EventRef<'a> {
+    /// A view of an owned event.
+    pub fn from_event(event: &'a Event) -> Self {
+        match event {
+            Event::Message(m) => EventRef::Message(m.into()),
+            Event::Fragment { kind, data, fin } => EventRef::Fragment {
+                kind: *kind,
+                data,
+                fin: *fin,
+            },
+            Event::Ping(p) => EventRef::Ping(p),
+            Event::Pong(p) => EventRef::Pong(p),
+            Event::Closed(r) => EventRef::Closed(r),
+        }
+    }
+
+    /// An owned copy of the event (payloads are copied).
+    pub fn to_event(&self) -> Event {
+        match *self {
+            EventRef::Message(m) => Event::Message(m.to_message()),
+            EventRef::Fragment { kind, data, fin } => Event::Fragment {
+                kind,
+                data: Bytes::copy_from_slice(data),
+                fin,
+            },
+            EventRef::Ping(p) => Event::Ping(Bytes::copy_from_slice(p)),
+            EventRef::Pong(p) => Event::Pong(Bytes::copy_from_slice(p)),
+            EventRef::Closed(r) => Event::Closed(r.clone()),
+        }
+    }
+}
+
+impl PartialEq<Event> for EventRef<'_> {
+    fn eq(&self, other: &Event) -> bool {
+        *self == EventRef::from_event(other)
+    }
 }
 
 /// Who sent the first close frame.

@@ -133,6 +133,7 @@ impl Connection {
         self.state = State::Closed(end);
         // release the buffer, not just its contents: the connection is over
         self.input = bytes::BytesMut::new();
+        self.consumed = 0;
         self.rx_reset();
         match end {
             // Bound the wait for the flush (a peer that never reads) and, as

@@ -1,6 +1,7 @@
 //! Messages and text.
 //!
 //! * [`Message`]: a complete text or binary message.
+//! * [`MessageRef`]: the same, borrowed from the connection (read in place).
 //! * [`Utf8Bytes`]: cheaply clonable bytes that are known to be UTF-8.
 //! * [`Utf8Validator`]: the incremental, fail-fast validator the connection
 //!   uses (public for users who stream text fragments themselves).
@@ -230,6 +231,88 @@ impl Message {
             Message::Text(t) => t.into_bytes(),
             Message::Binary(b) => b,
         }
+    }
+}
+
+/// A complete data message borrowed from the connection that received it,
+/// returned by [`Connection::poll_event_ref`](crate::Connection::poll_event_ref).
+///
+/// Reading messages in place costs no allocation and no copy: the payload is
+/// unmasked where it arrived and lent until the connection is next used.
+/// [`to_message`](Self::to_message) makes an owned [`Message`] when the
+/// application wants to keep it.
+///
+/// ```
+/// use wsproto::{MessageKind, MessageRef};
+/// let m = MessageRef::Text("hi");
+/// assert_eq!(m.kind(), MessageKind::Text);
+/// assert_eq!(m.as_bytes(), b"hi");
+/// assert_eq!(m.to_message(), wsproto::Message::text("hi"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageRef<'a> {
+    /// A text message (validated UTF-8).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+impl<'a> MessageRef<'a> {
+    /// Text or binary.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            MessageRef::Text(_) => MessageKind::Text,
+            MessageRef::Binary(_) => MessageKind::Binary,
+        }
+    }
+
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match *self {
+            MessageRef::Text(t) => t.as_bytes(),
+            MessageRef::Binary(b) => b,
+        }
+    }
+
+    /// The text, if this is a text message.
+    pub fn as_text(&self) -> Option<&'a str> {
+        match *self {
+            MessageRef::Text(t) => Some(t),
+            MessageRef::Binary(_) => None,
+        }
+    }
+
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An owned copy of the message.
+    pub fn to_message(&self) -> Message {
+        match *self {
+            MessageRef::Text(t) => Message::Text(Utf8Bytes::from(t)),
+            MessageRef::Binary(b) => Message::Binary(Bytes::copy_from_slice(b)),
+        }
+    }
+}
+
+impl<'a> From<&'a Message> for MessageRef<'a> {
+    fn from(m: &'a Message) -> Self {
+        match m {
+            Message::Text(t) => MessageRef::Text(t.as_str()),
+            Message::Binary(b) => MessageRef::Binary(b),
+        }
+    }
+}
+
+impl PartialEq<Message> for MessageRef<'_> {
+    fn eq(&self, other: &Message) -> bool {
+        self.kind() == other.kind() && self.as_bytes() == other.as_bytes()
     }
 }
 
