@@ -6,10 +6,10 @@
 //! `encode_client/64KiB` from 2.66 to 1.47 µs. It is fuzzed by the `mask`
 //! target against the safe `apply_mask`, with and without AVX2.
 //!
-//! **AVX2 masking**: `extend_xor` and `xor_in_place` (behind `apply_mask`)
-//! run the same safe loops compiled for AVX2 when std's run-time detection
-//! finds it (calling a `target_feature` function is `unsafe`); the gains are
-//! at `wide`.
+//! **AVX2 and AVX-512 masking**: `extend_xor` and `xor_in_place` (behind
+//! `apply_mask`) run the same safe loops compiled for AVX2 or AVX-512F when
+//! std's run-time detection finds them (calling a `target_feature` function
+//! is `unsafe`); the gains are at `width`.
 //!
 //! **`str_from_validated`**: `Utf8Bytes::as_str` used to re-validate its
 //! bytes on every call (the crate was `forbid(unsafe_code)`); `benches/core.rs` (`decode_text`, member
@@ -52,18 +52,33 @@ pub(crate) fn str_from_validated(bytes: &[u8]) -> &str {
 /// twice, already rotated to the payload position), in one pass: each byte
 /// is read once and written once, straight into `buf`'s spare capacity.
 pub(crate) fn extend_xor(buf: &mut BytesMut, src: &[u8], k64: u64) {
-    extend_xor_with(buf, src, k64, true)
+    extend_xor_with(buf, src, k64, Width::Avx512)
 }
 
-/// `extend_xor`, with the AVX2 loop allowed or not (tests and the fuzz
-/// target run both).
-pub(crate) fn extend_xor_with(buf: &mut BytesMut, src: &[u8], k64: u64, allow_wide: bool) {
+/// The widest masking loop allowed: tests and the fuzz target run each.
+/// The loop taken is the narrower of this and what the CPU has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Width {
+    /// The portable loop (which the compiler vectorizes for the baseline
+    /// target, SSE2 on x86-64).
+    Portable,
+    /// The same loop compiled for AVX2.
+    Avx2,
+    /// The same loop compiled for AVX-512F.
+    Avx512,
+}
+
+/// `extend_xor`, with the loops allowed up to `max`.
+pub(crate) fn extend_xor_with(buf: &mut BytesMut, src: &[u8], k64: u64, max: Width) {
     buf.reserve(src.len());
     let dst = &mut buf.spare_capacity_mut()[..src.len()];
-    match allow_wide && wide(src.len()) {
-        // SAFETY: `wide` checked that the CPU supports AVX2.
+    match width(src.len()).min(max) {
+        // SAFETY: `width` saw the CPU support AVX-512F.
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        true => unsafe { xor_into_avx2(dst, src, k64) },
+        Width::Avx512 => unsafe { xor_into_avx512(dst, src, k64) },
+        // SAFETY: `width` saw the CPU support AVX2.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Width::Avx2 => unsafe { xor_into_avx2(dst, src, k64) },
         _ => xor_into(dst, src, k64),
     }
     // SAFETY: `xor_into` wrote every one of the first `src.len()` spare
@@ -73,32 +88,45 @@ pub(crate) fn extend_xor_with(buf: &mut BytesMut, src: &[u8], k64: u64, allow_wi
 
 /// `data ^= k64`, the pattern repeated.
 pub(crate) fn xor_in_place(data: &mut [u8], k64: u64) {
-    xor_in_place_with(data, k64, true)
+    xor_in_place_with(data, k64, Width::Avx512)
 }
 
-/// `xor_in_place`, with the AVX2 loop allowed or not.
-pub(crate) fn xor_in_place_with(data: &mut [u8], k64: u64, allow_wide: bool) {
-    match allow_wide && wide(data.len()) {
-        // SAFETY: `wide` checked that the CPU supports AVX2.
+/// `xor_in_place`, with the loops allowed up to `max`.
+pub(crate) fn xor_in_place_with(data: &mut [u8], k64: u64, max: Width) {
+    match width(data.len()).min(max) {
+        // SAFETY: `width` saw the CPU support AVX-512F.
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        true => unsafe { xor_in_place_avx2(data, k64) },
+        Width::Avx512 => unsafe { xor_in_place_avx512(data, k64) },
+        // SAFETY: `width` saw the CPU support AVX2.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Width::Avx2 => unsafe { xor_in_place_avx2(data, k64) },
         _ => crate::mask::xor_words(data, k64),
     }
 }
 
-/// Whether to take the AVX2 loops for `len` bytes: only where the CPU has
-/// AVX2 (detected once, at run time, by std) and the data is long enough to
-/// pay for the check. `benches/core.rs`: `encode_client/16KiB` 410 -> 320
-/// ns, `unmask/64KiB` 1.14 -> 0.84 us, `unmask/1KiB` 18.3 -> 15.1 ns.
+/// The widest loop to take for `len` bytes: what the CPU has (detected at
+/// run time by std, which caches it), for data long enough to pay for the
+/// check. `benches/core.rs`: AVX2 took `encode_client/16KiB` 410 -> 320 ns,
+/// `unmask/64KiB` 1.14 -> 0.84 us, `unmask/1KiB` 18.3 -> 15.1 ns (AMD
+/// EPYC); AVX-512 took in-place masking of 16 KiB 97 -> 67 ns (Xeon, see
+/// docs/performance.md).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn wide(len: usize) -> bool {
-    len >= 128 && std::is_x86_feature_detected!("avx2")
+fn width(len: usize) -> Width {
+    if len < 128 {
+        Width::Portable
+    } else if std::is_x86_feature_detected!("avx512f") {
+        Width::Avx512
+    } else if std::is_x86_feature_detected!("avx2") {
+        Width::Avx2
+    } else {
+        Width::Portable
+    }
 }
 
-/// Without std (no run-time detection) or off x86-64: never.
+/// Without std (no run-time detection) or off x86-64: the portable loop.
 #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-fn wide(_len: usize) -> bool {
-    false
+fn width(_len: usize) -> Width {
+    Width::Portable
 }
 
 /// `xor_into` compiled for AVX2: the same code, twice as wide.
@@ -111,14 +139,53 @@ unsafe fn xor_into_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8], k64: u64) {
     xor_into(dst, src, k64)
 }
 
-/// `xor_words` compiled for AVX2.
+/// `xor_into` compiled for AVX-512F: four times as wide.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn xor_into_avx512(dst: &mut [MaybeUninit<u8>], src: &[u8], k64: u64) {
+    xor_into(dst, src, k64)
+}
+
+/// `xor_words` compiled for AVX2, its stores aligned.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
 unsafe fn xor_in_place_avx2(data: &mut [u8], k64: u64) {
-    crate::mask::xor_words(data, k64)
+    xor_in_place_aligned(data, k64)
+}
+
+/// `xor_words` compiled for AVX-512F, its stores aligned.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn xor_in_place_avx512(data: &mut [u8], k64: u64) {
+    xor_in_place_aligned(data, k64)
+}
+
+/// `xor_words` from the first 64-byte boundary on, when the data is long
+/// enough for straddling stores to matter (a buffer from the allocator is
+/// 16-byte aligned; in-place masking of 64 KiB at 16 bytes off: 595 -> 410
+/// ns aligned).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+fn xor_in_place_aligned(data: &mut [u8], k64: u64) {
+    let lead = if data.len() >= 512 {
+        (data.as_ptr() as usize).wrapping_neg() % 64
+    } else {
+        0
+    };
+    let (head, data) = data.split_at_mut(lead);
+    for (b, k) in head.iter_mut().zip(k64.to_le_bytes().into_iter().cycle()) {
+        *b ^= k;
+    }
+    crate::mask::xor_words(data, k64.rotate_right(8 * (lead % 4) as u32))
 }
 
 /// Write `src ^ k64` into `dst`: every byte of `dst`, which must be as long
@@ -180,14 +247,14 @@ mod tests {
     fn extend_xor_matches_bytewise_mask() {
         let src: alloc::vec::Vec<u8> = (0..300u32).map(|i| (i * 37) as u8 ^ 0x5a).collect();
         let key = [0x12, 0x34, 0x56, 0x78];
-        for allow_wide in [false, true] {
+        for max in [Width::Portable, Width::Avx2, Width::Avx512] {
             for len in 0..=src.len() {
                 for offset in 0..4 {
                     for pre in [0, 1, 2, 5, 8, 14, 31, 33, 60, 63] {
                         let mut buf = BytesMut::with_capacity(pre + len / 2);
                         buf.extend_from_slice(&src[..pre]);
                         let k64 = crate::mask::key_pattern(key, offset);
-                        extend_xor_with(&mut buf, &src[..len], k64, allow_wide);
+                        extend_xor_with(&mut buf, &src[..len], k64, max);
                         let expect: alloc::vec::Vec<u8> = src[..len]
                             .iter()
                             .enumerate()
@@ -201,22 +268,20 @@ mod tests {
         }
     }
 
-    /// Both in-place loops, every length 0..=300, every key phase, every
-    /// start alignment within a word.
+    /// Every in-place loop, every length 0..=300 and some over 512 (where
+    /// the wide loops align their stores), every key phase, every start
+    /// alignment within a cache line.
     #[test]
     fn xor_in_place_matches_bytewise_mask() {
-        let src: alloc::vec::Vec<u8> = (0..310u32).map(|i| (i * 91) as u8 ^ 0xa5).collect();
+        let src: alloc::vec::Vec<u8> = (0..1200u32).map(|i| (i * 91) as u8 ^ 0xa5).collect();
         let key = [0xde, 0xad, 0xbe, 0xef];
-        for allow_wide in [false, true] {
-            for len in 0..=300 {
+        let lens = (0..=300).chain([511, 512, 513, 700, 1000, 1099]);
+        for max in [Width::Portable, Width::Avx2, Width::Avx512] {
+            for len in lens.clone() {
                 for offset in 0..4 {
-                    for start in 0..8 {
+                    for start in [0, 1, 2, 3, 5, 8, 15, 16, 31, 47, 63, 64, 100] {
                         let mut data = src[start..start + len].to_vec();
-                        xor_in_place_with(
-                            &mut data,
-                            crate::mask::key_pattern(key, offset),
-                            allow_wide,
-                        );
+                        xor_in_place_with(&mut data, crate::mask::key_pattern(key, offset), max);
                         for (i, (d, s)) in data.iter().zip(&src[start..]).enumerate() {
                             assert_eq!(*d, s ^ key[(i + offset) % 4], "len {len} at {i}");
                         }
@@ -226,13 +291,22 @@ mod tests {
         }
     }
 
-    /// On a CPU with AVX2 (and std), long inputs take the AVX2 loops; short
-    /// ones and `allow_wide == false` never do.
+    /// On a CPU with AVX2 or AVX-512F (and std), long inputs take the
+    /// widest loop it has; short ones never do.
     #[test]
     fn the_wide_loop_is_taken_where_it_should_be() {
-        assert!(!wide(127));
+        assert_eq!(width(127), Width::Portable);
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        assert_eq!(wide(128), std::is_x86_feature_detected!("avx2"));
+        assert_eq!(
+            width(128),
+            if std::is_x86_feature_detected!("avx512f") {
+                Width::Avx512
+            } else if std::is_x86_feature_detected!("avx2") {
+                Width::Avx2
+            } else {
+                Width::Portable
+            }
+        );
     }
 
     #[test]
