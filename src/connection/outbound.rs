@@ -137,6 +137,20 @@ impl Outbound {
             let n = h.encode(&mut head);
             let total = n + payload.len();
             if total > COALESCE_MAX {
+                // A payload nothing else holds (the `Vec` or `String` the
+                // application built and handed over, a compressed message)
+                // is masked where it lies: no allocation, one pass, the
+                // header a chunk of its own (`encode_client/16KiB`, member
+                // `wsproto_owned`).
+                let payload = match payload.try_into_mut() {
+                    Ok(mut owned) => {
+                        apply_mask(&mut owned, key, 0);
+                        let buf = self.carve(n);
+                        buf.put_slice(&head[..n]);
+                        return (buf.split().freeze(), Some(owned.freeze()));
+                    }
+                    Err(shared) => shared,
+                };
                 // a buffer of its own, so a large frame never pins the
                 // scratch arena (nor the arena it)
                 let mut buf = BytesMut::with_capacity(total);
