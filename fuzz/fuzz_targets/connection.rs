@@ -13,13 +13,14 @@
 //! then `advance_transmit(n)` for an arbitrary `n` up to what was shown,
 //! including 0), mixed freely. After each operation the driver does what
 //! the documentation asks of a driver: poll events until `Ok(None)` or
-//! `Err`, then `poll_timeout(now)`.
+//! `Err` (each poll `poll_event` or `poll_event_ref`, picked by the seed's
+//! bits, the borrowed event turned owned), then `poll_timeout(now)`.
 //!
 //! Invariants:
 //! * no panic;
 //! * after `Event::Closed`, no further event ever (`poll_event` is
-//!   `Ok(None)`); after an `Err`, every later `poll_event` returns the same
-//!   `Err`; never both;
+//!   `Ok(None)`); after an `Err`, every later poll (either call) returns
+//!   the same `Err`; never both;
 //! * events fit the configuration: reassembled messages without streaming,
 //!   fragments (each piece of text valid UTF-8, kind constant within a
 //!   message) with it, messages at most `max_message`, control payloads at
@@ -234,6 +235,9 @@ struct Driver {
     ended_at: Option<u64>,
     /// Ended by EOF or a timeout: the transport closes at once.
     abrupt: bool,
+    /// Bit `polls % 32`: whether the next poll is `poll_event_ref`.
+    readers: u32,
+    polls: u32,
 }
 
 impl Driver {
@@ -277,7 +281,15 @@ impl Driver {
     fn drain_events(&mut self) {
         loop {
             let was_open = self.conn.state() == ConnectionState::Open;
-            match self.conn.poll_event() {
+            let by_ref = (self.readers >> (self.polls % 32)) & 1 == 1;
+            self.polls += 1;
+            let polled = if by_ref {
+                // borrowed: the same event as `poll_event`'s, once owned
+                self.conn.poll_event_ref().map(|e| e.map(|e| e.to_event()))
+            } else {
+                self.conn.poll_event()
+            };
+            match polled {
                 Ok(None) => break,
                 Ok(Some(ev)) => {
                     assert!(!self.closed_event, "event after Closed: {ev:?}");
@@ -299,6 +311,11 @@ impl Driver {
                             self.ended_at.get_or_insert(self.now);
                         }
                     }
+                    assert_eq!(
+                        self.conn.poll_event_ref().map(|e| e.map(|e| e.to_event())),
+                        Err(e.clone()),
+                        "error is not sticky (poll_event_ref)"
+                    );
                     assert_eq!(self.conn.poll_event(), Err(e), "error is not sticky");
                     break;
                 }
@@ -679,6 +696,9 @@ fuzz_target!(|input: Input| {
         wire: WireChecker::new(input.role),
         ended_at: None,
         abrupt: false,
+        // from the seed, so the corpus keeps its meaning
+        readers: input.mask_seed.rotate_left(13),
+        polls: 0,
     };
     d.conn.poll_timeout(Instant::from_millis(0));
     for op in input.ops {

@@ -13,7 +13,9 @@
 //! a code that must not be sent, a reason that is not UTF-8). The payload
 //! limits (frame and message) are small or large, and the same for both
 //! implementations. The stream is cut into arbitrary chunks; wsproto
-//! (reassembling or streaming) gets them through `receive`, tungstenite
+//! (reassembling or streaming) gets them through `receive` and is read with
+//! `poll_event` or `poll_event_ref` (an arbitrary choice per poll, so lent
+//! messages are checked against the model too), tungstenite
 //! (`WebSocket::from_raw_socket`) through an in-memory reader returning the
 //! same chunks.
 //!
@@ -155,6 +157,8 @@ struct Input {
     fault: Option<(u16, Fault)>,
     sizes: Vec<u8>,
     seed: u32,
+    /// Bit `i % 32`: whether wsproto's `i`-th poll is `poll_event_ref`.
+    readers: u32,
 }
 
 // ------------------------------------------------------------------ frames
@@ -622,6 +626,7 @@ fn run_wsproto(
     let mut out = Vec::new();
     let mut partial: Option<(bool, Vec<u8>)> = None;
     let mut end = None;
+    let mut polls = 0u32;
     let n = pieces.len();
     'feed: for i in 0..=n {
         match pieces.get(i) {
@@ -629,7 +634,15 @@ fn run_wsproto(
             None => conn.receive_eof(),
         }
         loop {
-            let ev = match conn.poll_event() {
+            let by_ref = (input.readers >> (polls % 32)) & 1 == 1;
+            polls += 1;
+            let polled = if by_ref {
+                // the borrowed view must be the event `poll_event` gives
+                conn.poll_event_ref().map(|e| e.map(|e| e.to_event()))
+            } else {
+                conn.poll_event()
+            };
+            let ev = match polled {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => {

@@ -2565,3 +2565,162 @@ mod splits {
         }
     }
 }
+
+/// `poll_event_ref`: single-frame messages lent from the input in place,
+/// everything else lent from the connection, the same events and errors
+/// as `poll_event`.
+mod lend {
+    use super::*;
+    use crate::connection::EventRef;
+    use crate::message::MessageRef;
+
+    fn server() -> Connection {
+        Connection::server(Config::default())
+    }
+
+    fn text(s: &str) -> Vec<u8> {
+        client_frame(OpCode::Text, true, s.as_bytes())
+    }
+
+    fn binary(b: &[u8]) -> Vec<u8> {
+        client_frame(OpCode::Binary, true, b)
+    }
+
+    #[test]
+    fn a_lent_message_then_more_input_then_the_next() {
+        let mut conn = server();
+        conn.receive(&text("first"));
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Message(MessageRef::Text("first")))
+        );
+        conn.receive(&binary(&[1, 2, 3]));
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Message(MessageRef::Binary(&[1, 2, 3])))
+        );
+        assert_eq!(conn.poll_event_ref().unwrap(), None);
+        assert_eq!(conn.buffered_input(), 0);
+    }
+
+    #[test]
+    fn consumed_bytes_are_not_buffered_input() {
+        let mut conn = server();
+        let (a, b) = (text("hello"), binary(&[9; 40]));
+        let mut input = a.clone();
+        input.extend_from_slice(&b);
+        conn.receive(&input);
+        // (a header already parsed on receipt no longer counts)
+        assert!(conn.buffered_input() > b.len());
+        assert!(conn.poll_event_ref().unwrap().is_some());
+        let left = conn.buffered_input();
+        assert!(left > 0 && left <= b.len(), "{left}");
+        assert!(conn.poll_event_ref().unwrap().is_some());
+        assert_eq!(conn.buffered_input(), 0);
+    }
+
+    #[test]
+    fn mixing_both_calls_keeps_the_order() {
+        let mut conn = server();
+        let mut input = Vec::new();
+        for i in 0..6u8 {
+            input.extend_from_slice(&binary(&[i; 3]));
+        }
+        conn.receive(&input);
+        for i in 0..6u8 {
+            if i % 2 == 0 {
+                let ev = conn.poll_event_ref().unwrap().unwrap();
+                assert_eq!(ev, EventRef::Message(MessageRef::Binary(&[i; 3])));
+            } else {
+                let ev = conn.poll_event().unwrap().unwrap();
+                assert_eq!(ev, Event::Message(Message::binary(vec![i; 3])));
+            }
+        }
+        assert_eq!(conn.poll_event().unwrap(), None);
+    }
+
+    #[test]
+    fn large_single_frame_messages_are_unmasked_in_place() {
+        for len in [4096, 5000, 65_536, 200_000] {
+            let payload = pattern(len);
+            let mut conn = server();
+            // in pieces, so part of the frame is buffered before the rest
+            let wire = binary(&payload);
+            let (a, b) = wire.split_at(wire.len() / 3);
+            conn.receive(a);
+            assert_eq!(conn.poll_event_ref().unwrap(), None);
+            conn.receive(b);
+            match conn.poll_event_ref().unwrap() {
+                Some(EventRef::Message(MessageRef::Binary(got))) => {
+                    assert_eq!(got, &payload[..], "len {len}")
+                }
+                other => panic!("len {len}: {other:?}"),
+            }
+            assert_eq!(conn.poll_event_ref().unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn fragmented_messages_and_control_frames_are_lent_too() {
+        let mut conn = server();
+        let mut input = client_frame(OpCode::Text, false, "frag".as_bytes());
+        input.extend_from_slice(&client_frame(OpCode::Ping, true, b"are you there"));
+        input.extend_from_slice(&client_frame(
+            OpCode::Continuation,
+            true,
+            "mented ✓".as_bytes(),
+        ));
+        conn.receive(&input);
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Ping(b"are you there"))
+        );
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Message(MessageRef::Text("fragmented ✓")))
+        );
+        assert_eq!(conn.poll_event_ref().unwrap(), None);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_alike_and_stays_failed() {
+        for size in [5, 300, 5000] {
+            let mut bad = vec![b'a'; size];
+            bad[size - 2] = 0xff;
+            let wire = client_frame(OpCode::Text, true, &bad);
+            let mut by_ref = server();
+            let mut owned = server();
+            by_ref.receive(&wire);
+            owned.receive(&wire);
+            let e = by_ref.poll_event_ref().unwrap_err();
+            assert_eq!(e, owned.poll_event().unwrap_err(), "size {size}");
+            assert_eq!(e.close_code(), Some(crate::CloseCode::INVALID_DATA));
+            // sticky, whichever call comes next
+            assert_eq!(by_ref.poll_event().unwrap_err(), e);
+            assert_eq!(by_ref.poll_event_ref().unwrap_err(), e);
+            // and the close frame went out the same
+            assert_eq!(by_ref.pending_output(), owned.pending_output());
+            assert!(by_ref.pending_output() > 0);
+        }
+    }
+
+    #[test]
+    fn input_appended_in_place_after_a_lend_is_read_next() {
+        let mut conn = server();
+        conn.receive(&text("one"));
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Message(MessageRef::Text("one")))
+        );
+        conn.input_buffer().extend_from_slice(&text("two"));
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Message(MessageRef::Text("two")))
+        );
+        conn.input_buffer().extend_from_slice(&binary(b"three"));
+        assert_eq!(
+            conn.poll_event().unwrap(),
+            Some(Event::Message(Message::binary(&b"three"[..])))
+        );
+    }
+}
