@@ -838,12 +838,22 @@ fn bench_encode(c: &mut Criterion) {
             let wire_len = header_len(size, client) + size;
 
             // -- checks, once
-            let mut conn = wsproto_sender(client);
-            conn.send(Message::Binary(payload.clone())).unwrap();
-            let mut out = Vec::new();
-            while let Some(chunk) = conn.poll_transmit() {
-                out.extend_from_slice(&chunk);
-            }
+            let wsproto_wire = |m: Message| {
+                let mut conn = wsproto_sender(client);
+                conn.send(m).unwrap();
+                let mut out = Vec::new();
+                while let Some(chunk) = conn.poll_transmit() {
+                    out.extend_from_slice(&chunk);
+                }
+                out
+            };
+            let fws_wire = |p: Payload| {
+                let mut ws =
+                    fastwebsockets::WebSocket::after_handshake(MemStream::sink(true), frole());
+                run(ws.write_frame(FwsFrame::binary(p))).unwrap();
+                ws.into_inner().collected.unwrap()
+            };
+            let out = wsproto_wire(Message::Binary(payload.clone()));
             verify_encoded("wsproto", &out, &payload, client);
 
             let mut ws =
@@ -857,32 +867,14 @@ fn bench_encode(c: &mut Criterion) {
                 client,
             );
 
-            let mut ws = fastwebsockets::WebSocket::after_handshake(MemStream::sink(true), frole());
-            run(ws.write_frame(FwsFrame::binary(Payload::Borrowed(&payload)))).unwrap();
-            verify_encoded(
-                "fastwebsockets",
-                &ws.into_inner().collected.unwrap(),
-                &payload,
-                client,
-            );
+            let out = fws_wire(Payload::Borrowed(&payload));
+            verify_encoded("fastwebsockets", &out, &payload, client);
             if client {
                 // the owned-payload members: masked where they lie
-                let mut conn = wsproto_sender(client);
-                conn.send(Message::binary(payload.to_vec())).unwrap();
-                let mut out = Vec::new();
-                while let Some(chunk) = conn.poll_transmit() {
-                    out.extend_from_slice(&chunk);
-                }
+                let out = wsproto_wire(Message::binary(payload.to_vec()));
                 verify_encoded("wsproto_owned", &out, &payload, client);
-                let mut ws =
-                    fastwebsockets::WebSocket::after_handshake(MemStream::sink(true), frole());
-                run(ws.write_frame(FwsFrame::binary(Payload::Owned(payload.to_vec())))).unwrap();
-                verify_encoded(
-                    "fastwebsockets_owned",
-                    &ws.into_inner().collected.unwrap(),
-                    &payload,
-                    client,
-                );
+                let out = fws_wire(Payload::Owned(payload.to_vec()));
+                verify_encoded("fastwebsockets_owned", &out, &payload, client);
             }
 
             // -- timing

@@ -2586,19 +2586,22 @@ mod lend {
         client_frame(OpCode::Binary, true, b)
     }
 
+    /// The next event is `want`, lent.
+    #[track_caller]
+    fn expect_lent(conn: &mut Connection, want: MessageRef<'_>) {
+        assert_eq!(
+            conn.poll_event_ref().unwrap(),
+            Some(EventRef::Message(want))
+        );
+    }
+
     #[test]
     fn a_lent_message_then_more_input_then_the_next() {
         let mut conn = server();
         conn.receive(&text("first"));
-        assert_eq!(
-            conn.poll_event_ref().unwrap(),
-            Some(EventRef::Message(MessageRef::Text("first")))
-        );
+        expect_lent(&mut conn, MessageRef::Text("first"));
         conn.receive(&binary(&[1, 2, 3]));
-        assert_eq!(
-            conn.poll_event_ref().unwrap(),
-            Some(EventRef::Message(MessageRef::Binary(&[1, 2, 3])))
-        );
+        expect_lent(&mut conn, MessageRef::Binary(&[1, 2, 3]));
         assert_eq!(conn.poll_event_ref().unwrap(), None);
         assert_eq!(conn.buffered_input(), 0);
     }
@@ -2675,10 +2678,7 @@ mod lend {
             conn.poll_event_ref().unwrap(),
             Some(EventRef::Ping(b"are you there"))
         );
-        assert_eq!(
-            conn.poll_event_ref().unwrap(),
-            Some(EventRef::Message(MessageRef::Text("fragmented ✓")))
-        );
+        expect_lent(&mut conn, MessageRef::Text("fragmented ✓"));
         assert_eq!(conn.poll_event_ref().unwrap(), None);
     }
 
@@ -2708,19 +2708,48 @@ mod lend {
     fn input_appended_in_place_after_a_lend_is_read_next() {
         let mut conn = server();
         conn.receive(&text("one"));
-        assert_eq!(
-            conn.poll_event_ref().unwrap(),
-            Some(EventRef::Message(MessageRef::Text("one")))
-        );
+        expect_lent(&mut conn, MessageRef::Text("one"));
         conn.input_buffer().extend_from_slice(&text("two"));
-        assert_eq!(
-            conn.poll_event_ref().unwrap(),
-            Some(EventRef::Message(MessageRef::Text("two")))
-        );
+        expect_lent(&mut conn, MessageRef::Text("two"));
         conn.input_buffer().extend_from_slice(&binary(b"three"));
         assert_eq!(
             conn.poll_event().unwrap(),
             Some(Event::Message(Message::binary(&b"three"[..])))
         );
+    }
+}
+
+/// A client payload nothing else holds is masked in place (its header a
+/// chunk of its own); the wire is the same as for a shared payload.
+mod owned_payloads {
+    use super::*;
+
+    fn wire(m: Message) -> Vec<Bytes> {
+        let mut client = Connection::client_with_masks(Config::default(), test_masks(7));
+        client.send(m).unwrap();
+        core::iter::from_fn(|| client.poll_transmit()).collect()
+    }
+
+    #[test]
+    fn owned_and_shared_payloads_give_the_same_frame() {
+        for len in [257, 300, 4096, 70_000] {
+            let payload = pattern(len);
+            let shared = payload.clone();
+            let held = wire(Message::Binary(shared));
+            let owned = wire(Message::binary(payload.to_vec()));
+            assert_eq!(held.concat(), owned.concat(), "len {len}");
+            // in place: the payload goes out as its own chunk
+            assert_eq!(owned.len(), 2, "len {len}");
+            assert_eq!(owned[1].len(), len);
+            // and the server reads back the payload
+            let mut server = Connection::server(Config::default());
+            server.receive(&owned.concat());
+            assert_eq!(
+                server.poll_event().unwrap(),
+                Some(Event::Message(Message::Binary(payload.clone())))
+            );
+            // the caller's other handle never saw the mask
+            assert_eq!(payload, pattern(len));
+        }
     }
 }
