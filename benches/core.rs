@@ -810,7 +810,7 @@ fn verify_encoded(name: &str, wire: &[u8], payload: &[u8], masked: bool) {
 
 fn wsproto_sender(client: bool) -> Connection {
     if client {
-        // the real mask source (OS randomness, 64 keys per fetch), as the
+        // the real mask source (the thread-local ChaCha12), as the
         // others use their real generators (`rand`)
         Connection::new(Role::Client, ws_config())
     } else {

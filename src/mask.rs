@@ -102,6 +102,10 @@ impl MaskSource for Box<dyn MaskSource> {
     fn fill(&mut self, dest: &mut [u8]) {
         (**self).fill(dest)
     }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        (**self).next_mask()
+    }
 }
 
 /// Masking keys from a cryptographically secure generator seeded by the
@@ -151,6 +155,11 @@ impl MaskSource for OsMaskSource {
         // secure client at all: seeding panics, there is no predictable
         // fallback.
         rand::Rng::fill_bytes(&mut rand::rng(), dest);
+    }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        // one word from the generator's block, not a byte-slice fill
+        rand::Rng::next_u32(&mut rand::rng()).to_le_bytes()
     }
 }
 

@@ -21,6 +21,12 @@ use crate::Role;
 const COALESCE_MAX: usize = 256;
 /// Size of the arena small headers and frames are carved from.
 const SCRATCH_BLOCK: usize = 2048;
+/// A client copies a shared payload to mask it; frames up to this size are
+/// built in one buffer the connection keeps and takes back once the caller
+/// has dropped the chunk, so a steady stream of them costs no allocation.
+/// Larger frames get a buffer of their own, freed with the chunk: an idle
+/// connection keeps at most this much (the input buffer's bound too).
+const REUSE_MAX: usize = 64 * 1024;
 /// Pongs waiting to go out. Beyond this the oldest is dropped: RFC 6455
 /// §5.5.3 lets an endpoint answer only the latest ping, so a ping flood from
 /// a peer that does not read costs at most this many small frames, while a
@@ -50,6 +56,8 @@ pub(crate) struct Outbound {
     /// Bytes in `chunks`.
     queued: usize,
     scratch: BytesMut,
+    /// Where a client masks copies of shared payloads (up to `REUSE_MAX`).
+    frames: BytesMut,
     /// A frame has started going out and is not finished: nothing may be
     /// inserted before its end.
     mid_frame: bool,
@@ -70,6 +78,7 @@ impl Outbound {
             chunks: VecDeque::new(),
             queued: 0,
             scratch: BytesMut::new(),
+            frames: BytesMut::new(),
             mid_frame: false,
             pongs: VecDeque::new(),
             pending_ping: None,
@@ -99,10 +108,20 @@ impl Outbound {
     }
 
     fn carve(&mut self, len: usize) -> &mut BytesMut {
-        if self.scratch.capacity() - self.scratch.len() < len {
+        // once every chunk carved from the arena is dropped, it is reused
+        if !self.scratch.try_reclaim(len) {
             self.scratch = BytesMut::with_capacity(SCRATCH_BLOCK.max(len));
         }
         &mut self.scratch
+    }
+
+    /// A buffer with room for a masked copy of a `len`-byte frame.
+    fn frame_buffer(&mut self, len: usize) -> &mut BytesMut {
+        // taken back only once the caller has dropped the last frame
+        if len > REUSE_MAX + FrameHeader::MAX_LEN || !self.frames.try_reclaim(len) {
+            self.frames = BytesMut::with_capacity(len);
+        }
+        &mut self.frames
     }
 
     /// Encode a frame into one or two standalone buffers.
@@ -151,12 +170,16 @@ impl Outbound {
                     }
                     Err(shared) => shared,
                 };
-                // a buffer of its own, so a large frame never pins the
-                // scratch arena (nor the arena it)
-                let mut buf = BytesMut::with_capacity(total);
+                // not in the scratch arena: a large frame would pin it (or
+                // it the frame)
+                let buf = self.frame_buffer(total);
                 buf.put_slice(&head[..n]);
-                extend_masked(&mut buf, &payload, key, 0);
-                return (buf.freeze(), None);
+                extend_masked(buf, &payload, key, 0);
+                let frame = buf.split().freeze();
+                if total > REUSE_MAX + FrameHeader::MAX_LEN {
+                    self.frames = BytesMut::new();
+                }
+                return (frame, None);
             }
             let buf = self.carve(total);
             buf.put_slice(&head[..n]);
@@ -280,6 +303,10 @@ impl Outbound {
     /// (a driver may be writing it), so promoting everything would let a
     /// flood of pings grow the queue while our writes are blocked.
     fn promote(&mut self) {
+        // the usual case, first: nothing waits
+        if self.pongs.is_empty() && self.pending_ping.is_none() {
+            return;
+        }
         if self.mid_frame
             || matches!(self.chunks.front(), Some(c) if matches!(c.kind, Kind::Pong | Kind::KeepalivePing))
         {

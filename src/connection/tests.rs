@@ -2752,4 +2752,39 @@ mod owned_payloads {
             assert_eq!(payload, pattern(len));
         }
     }
+
+    /// Shared payloads are masked into a buffer the client takes back once
+    /// the last frame is dropped: a frame still held is never written over,
+    /// and each frame reads back as its own payload.
+    #[test]
+    fn held_frames_are_not_reused() {
+        let mut client = Connection::client_with_masks(Config::default(), test_masks(3));
+        let mut server = Connection::server(Config::default());
+        for len in [300, 16 << 10, 64 << 10, 70_000] {
+            let a = pattern(len);
+            let b = Bytes::from(a.iter().map(|x| !x).collect::<Vec<u8>>());
+            client.send(Message::Binary(a.clone())).unwrap();
+            let held: Vec<Bytes> = core::iter::from_fn(|| client.poll_transmit()).collect();
+            let before = held.concat();
+            // sent while the first frame is held, then again after it is gone
+            client.send(Message::Binary(b.clone())).unwrap();
+            let second: Vec<Bytes> = core::iter::from_fn(|| client.poll_transmit()).collect();
+            assert_eq!(held.concat(), before, "len {len}: a held frame changed");
+            server.receive(&before);
+            server.receive(&second.concat());
+            drop((held, second));
+            client.send(Message::Binary(a.clone())).unwrap();
+            let third: Vec<u8> = core::iter::from_fn(|| client.poll_transmit())
+                .flat_map(|c| c.to_vec())
+                .collect();
+            server.receive(&third);
+            for want in [&a, &b, &a] {
+                assert_eq!(
+                    server.poll_event().unwrap(),
+                    Some(Event::Message(Message::Binary(want.clone()))),
+                    "len {len}"
+                );
+            }
+        }
+    }
 }
