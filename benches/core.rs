@@ -9,7 +9,10 @@
 //!   [memcpy, wsproto, tungstenite, fastwebsockets]
 //! * `decode_text/<size>` — the same with text: ~20 % of the code points are
 //!   2–4 byte ones; every member except memcpy validates UTF-8.
-//!   [memcpy, wsproto, wsproto_as_str, tungstenite, fastwebsockets]
+//!   `unmask_simdutf8` is the floor for a decoder built on simdutf8: each
+//!   payload unmasked in place and validated, frames located beforehand.
+//!   [memcpy, unmask_simdutf8, wsproto, wsproto_as_str, wsproto_ref,
+//!   tungstenite, fastwebsockets]
 //! * `decode_fragmented_text` — one 1 MiB text message in 64 masked fragments
 //!   whose boundaries cut code points.
 //!   [memcpy, wsproto, wsproto_as_str, tungstenite, fastwebsockets]
@@ -200,6 +203,28 @@ fn ref_frames(mut wire: &[u8]) -> Vec<RefFrame> {
         wire = &wire[at + len..];
     }
     frames
+}
+
+/// Where each masked frame's payload lies in `wire`: (start, length, key).
+fn payload_spans(wire: &[u8]) -> Vec<(usize, usize, [u8; 4])> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while at < wire.len() {
+        let (len, head) = match wire[at + 1] & 0x7F {
+            126 => (u16::from_be_bytes([wire[at + 2], wire[at + 3]]) as usize, 4),
+            127 => (
+                u64::from_be_bytes(wire[at + 2..at + 10].try_into().unwrap()) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        assert!(wire[at + 1] & 0x80 != 0, "client frames are masked");
+        let key: [u8; 4] = wire[at + head..at + head + 4].try_into().unwrap();
+        let start = at + head + 4;
+        spans.push((start, len, key));
+        at = start + len;
+    }
+    spans
 }
 
 /// Client-to-server wire bytes and the messages they carry.
@@ -691,6 +716,33 @@ fn decode_group(
             black_box(&mut dst);
         })
     });
+
+    // The floor for any decoder built on simdutf8 (single-frame text only):
+    // the batch copied in, each payload unmasked in place and validated,
+    // with the frame positions found before timing.
+    if input.text && !fragmented {
+        let spans = payload_spans(wire);
+        let floor = |buf: &mut Vec<u8>| {
+            buf.clear();
+            buf.extend_from_slice(wire);
+            let mut got = 0;
+            for &(at, len, key) in &spans {
+                let p = &mut buf[at..at + len];
+                wsproto::apply_mask(p, key, 0);
+                assert!(simdutf8::basic::from_utf8(p).is_ok());
+                got += len;
+            }
+            got
+        };
+        let mut buf = Vec::with_capacity(wire.len());
+        assert_eq!(floor(&mut buf), total);
+        for (&(at, len, _), want) in spans.iter().zip(&input.messages) {
+            assert_eq!(&buf[at..at + len], &want[..], "unmask_simdutf8: payload");
+        }
+        g.bench_function("unmask_simdutf8", |b| {
+            b.iter(|| assert_eq!(floor(black_box(&mut buf)), total))
+        });
+    }
 
     // One connection for the whole run: `receive` copies the batch into its
     // input buffer (as every member copies it into its own), `poll_event`
