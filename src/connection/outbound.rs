@@ -21,12 +21,13 @@ use crate::Role;
 const COALESCE_MAX: usize = 256;
 /// Size of the arena small headers and frames are carved from.
 const SCRATCH_BLOCK: usize = 2048;
-/// A client copies a shared payload to mask it; frames up to this size are
-/// built in one buffer the connection keeps and takes back once the caller
-/// has dropped the chunk, so a steady stream of them costs no allocation.
-/// Larger frames get a buffer of their own, freed with the chunk: an idle
-/// connection keeps at most this much (the input buffer's bound too).
-const REUSE_MAX: usize = 64 * 1024;
+/// A client copies a shared payload to mask it; frames up to this size (a
+/// 64 KiB payload and its header) are built in one buffer the connection
+/// keeps and takes back once the caller has dropped the chunk, so a steady
+/// stream of them costs no allocation. Larger frames get a buffer of their
+/// own, freed with the chunk: an idle connection keeps at most this much
+/// (about the input buffer's bound).
+const REUSE_MAX: usize = 64 * 1024 + FrameHeader::MAX_LEN;
 /// Pongs waiting to go out. Beyond this the oldest is dropped: RFC 6455
 /// §5.5.3 lets an endpoint answer only the latest ping, so a ping flood from
 /// a peer that does not read costs at most this many small frames, while a
@@ -56,7 +57,7 @@ pub(crate) struct Outbound {
     /// Bytes in `chunks`.
     queued: usize,
     scratch: BytesMut,
-    /// Where a client masks copies of shared payloads (up to `REUSE_MAX`).
+    /// Where a client masks copies of shared payloads (`masked_copy`).
     frames: BytesMut,
     /// A frame has started going out and is not finished: nothing may be
     /// inserted before its end.
@@ -115,13 +116,24 @@ impl Outbound {
         &mut self.scratch
     }
 
-    /// A buffer with room for a masked copy of a `len`-byte frame.
-    fn frame_buffer(&mut self, len: usize) -> &mut BytesMut {
-        // taken back only once the caller has dropped the last frame
-        if len > REUSE_MAX + FrameHeader::MAX_LEN || !self.frames.try_reclaim(len) {
-            self.frames = BytesMut::with_capacity(len);
-        }
-        &mut self.frames
+    /// `head` and then `payload` masked with `key`, as one chunk.
+    fn masked_copy(&mut self, head: &[u8], payload: &[u8], key: [u8; 4]) -> Bytes {
+        let total = head.len() + payload.len();
+        let mut own = BytesMut::new();
+        let buf = if total > REUSE_MAX {
+            // freed with the chunk: nothing here keeps a share of it
+            own.reserve(total);
+            &mut own
+        } else {
+            // taken back only once the caller has dropped the last frame
+            if !self.frames.try_reclaim(total) {
+                self.frames = BytesMut::with_capacity(total);
+            }
+            &mut self.frames
+        };
+        buf.put_slice(head);
+        extend_masked(buf, payload, key, 0);
+        buf.split().freeze()
     }
 
     /// Encode a frame into one or two standalone buffers.
@@ -172,14 +184,7 @@ impl Outbound {
                 };
                 // not in the scratch arena: a large frame would pin it (or
                 // it the frame)
-                let buf = self.frame_buffer(total);
-                buf.put_slice(&head[..n]);
-                extend_masked(buf, &payload, key, 0);
-                let frame = buf.split().freeze();
-                if total > REUSE_MAX + FrameHeader::MAX_LEN {
-                    self.frames = BytesMut::new();
-                }
-                return (frame, None);
+                return (self.masked_copy(&head[..n], &payload, key), None);
             }
             let buf = self.carve(total);
             buf.put_slice(&head[..n]);
