@@ -58,6 +58,8 @@ pub(crate) fn extend_xor(buf: &mut BytesMut, src: &[u8], k64: u64) {
 /// The widest masking loop allowed: tests and the fuzz target run each.
 /// The loop taken is the narrower of this and what the CPU has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+// without run-time detection only the tests ask for the wide loops
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
 pub(crate) enum Width {
     /// The portable loop (which the compiler vectorizes for the baseline
     /// target, SSE2 on x86-64).
@@ -181,11 +183,10 @@ fn xor_in_place_aligned(data: &mut [u8], k64: u64) {
     } else {
         0
     };
+    // in place, the lead cannot be an overlapping block (XOR twice undoes)
     let (head, data) = data.split_at_mut(lead);
-    for (b, k) in head.iter_mut().zip(k64.to_le_bytes().into_iter().cycle()) {
-        *b ^= k;
-    }
-    crate::mask::xor_words(data, k64.rotate_right(8 * (lead % 4) as u32))
+    crate::mask::xor_words(head, k64);
+    crate::mask::xor_words(data, phase(k64, lead))
 }
 
 /// Write `src ^ k64` into `dst`: every byte of `dst`, which must be as long
@@ -193,21 +194,40 @@ fn xor_in_place_aligned(data: &mut [u8], k64: u64) {
 #[inline(always)]
 fn xor_into(dst: &mut [MaybeUninit<u8>], src: &[u8], k64: u64) {
     assert_eq!(dst.len(), src.len());
-    // Wide stores that straddle cache lines cost twice: bring the
-    // destination to a 64-byte boundary first (a frame header in front of
-    // the payload leaves it 2 to 14 bytes off). `encode_client/64KiB`: 1.44
-    // -> 1.27 us.
-    let lead = ((dst.as_ptr() as usize).wrapping_neg() % 64).min(src.len());
-    let (head_dst, dst) = dst.split_at_mut(lead);
-    let (head_src, src) = src.split_at(lead);
-    for ((d, s), k) in head_dst
-        .iter_mut()
-        .zip(head_src)
-        .zip(k64.to_le_bytes().into_iter().cycle())
-    {
-        d.write(s ^ k);
+    let len = src.len();
+    if len < 128 {
+        return xor_words_into(dst, src, k64);
     }
-    let k64 = k64.rotate_right(8 * (lead % 4) as u32);
+    // Wide stores that straddle cache lines cost twice, so the body is
+    // stored from the destination's first 64-byte boundary (a frame header
+    // in front of the payload leaves it 2 to 14 bytes off). The bytes before
+    // it and after the body's last whole line are one unaligned 64-byte
+    // block each, overlapping the body: writing a byte twice with the same
+    // value is harmless here, and a byte loop over the up to 63 bytes of
+    // lead cost as much as the whole 16 KiB body's stores did
+    // (`encode_client/16KiB`, see docs/performance.md).
+    let lead = (dst.as_ptr() as usize).wrapping_neg() % 64;
+    if lead > 0 {
+        xor_words_into(&mut dst[..64], &src[..64], k64);
+    }
+    let end = lead + (len - lead) / 64 * 64;
+    xor_words_into(&mut dst[lead..end], &src[lead..end], phase(k64, lead));
+    if end < len {
+        let start = len - 64;
+        xor_words_into(&mut dst[start..], &src[start..], phase(k64, start));
+    }
+}
+
+/// The pattern `k64` (aligned to payload position 0) as seen from byte `at`.
+#[inline(always)]
+fn phase(k64: u64, at: usize) -> u64 {
+    k64.rotate_right(8 * (at % 4) as u32)
+}
+
+/// `xor_into` without the alignment: word by word (which the compiler
+/// vectorizes), then the last bytes.
+#[inline(always)]
+fn xor_words_into(dst: &mut [MaybeUninit<u8>], src: &[u8], k64: u64) {
     let mut dst_words = dst.chunks_exact_mut(8);
     let mut src_words = src.chunks_exact(8);
     for (d, s) in (&mut dst_words).zip(&mut src_words) {
@@ -239,10 +259,11 @@ mod tests {
         }
     }
 
-    /// The portable and the AVX2 loops (where the CPU has AVX2), every
-    /// length 0..=300 (under and over the AVX2 threshold, every tail),
-    /// every key phase, and 0..64 bytes already in the buffer (every
-    /// alignment lead): the same as copying and then masking byte by byte.
+    /// Every loop, every length 0..=300 (under and over the wide-loop
+    /// threshold, every tail), every key phase, and bytes already in the
+    /// buffer (a buffer that must grow, and one that need not with the
+    /// destination 0, 1 and 63 bytes short of a cache line): the same as
+    /// copying and then masking byte by byte.
     #[test]
     fn extend_xor_matches_bytewise_mask() {
         let src: alloc::vec::Vec<u8> = (0..300u32).map(|i| (i * 37) as u8 ^ 0x5a).collect();
@@ -250,9 +271,22 @@ mod tests {
         for max in [Width::Portable, Width::Avx2, Width::Avx512] {
             for len in 0..=src.len() {
                 for offset in 0..4 {
-                    for pre in [0, 1, 2, 5, 8, 14, 31, 33, 60, 63] {
-                        let mut buf = BytesMut::with_capacity(pre + len / 2);
+                    let grows = [0, 1, 2, 5, 8, 14, 31, 33, 60, 63].map(|pre| (pre, None));
+                    let leads = [0, 1, 63].map(|lead| (0, Some(lead)));
+                    for (pre, lead) in grows.into_iter().chain(leads) {
+                        let (mut buf, pre) = match lead {
+                            None => (BytesMut::with_capacity(pre + len / 2), pre),
+                            Some(lead) => {
+                                let buf = BytesMut::with_capacity(64 + len);
+                                let base = buf.as_ptr() as usize % 64;
+                                (buf, (128 - lead - base) % 64)
+                            }
+                        };
                         buf.extend_from_slice(&src[..pre]);
+                        if let Some(lead) = lead {
+                            let dst = buf.as_ptr() as usize + pre;
+                            assert_eq!(dst.wrapping_neg() % 64, lead, "no reallocation");
+                        }
                         let k64 = crate::mask::key_pattern(key, offset);
                         extend_xor_with(&mut buf, &src[..len], k64, max);
                         let expect: alloc::vec::Vec<u8> = src[..len]
