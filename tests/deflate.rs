@@ -23,7 +23,7 @@ use wsproto::handshake::{
 };
 use wsproto::{
     CapacityError, CloseCode, Config, Connection, Error, Event, HandshakeError, Limits, Message,
-    MessageKind, ProtocolError, Role,
+    MessageKind, MessageRef, ProtocolError, Role,
 };
 
 use common::{drain, poll_all, sole_close_code, test_masks};
@@ -1870,6 +1870,38 @@ fn send_uncompressed_skips_compression_and_keeps_the_context() {
     let f = pump(&mut plain.server, &mut plain.client);
     assert!(!f[0].header.rsv1);
     assert_eq!(poll_all(&mut plain.client).unwrap(), [Event::Message(m)]);
+}
+
+/// The sending and the receiving side of a pair.
+fn sides(p: &mut Pair, from_client: bool) -> (&mut Connection, &mut Connection) {
+    let Pair { client, server, .. } = p;
+    if from_client {
+        (client, server)
+    } else {
+        (server, client)
+    }
+}
+
+/// A borrowed message is compressed like an owned one (the same compressed
+/// payload, under the threshold plain) and the receiver reads it back.
+#[test]
+fn borrowed_messages_are_compressed_like_owned_ones() {
+    let mut by_ref = handshake(cfg(), cfg());
+    let mut owned = handshake(cfg(), cfg());
+    let long = chat_text(3, 1000);
+    for text in ["short", long.as_str(), long.as_str()] {
+        for from_client in [true, false] {
+            let (from, to) = sides(&mut by_ref, from_client);
+            from.send_ref(MessageRef::Text(text)).unwrap();
+            let got = pump(from, to);
+            assert_eq!(poll_all(to).unwrap(), [Event::Message(Message::text(text))]);
+            let (from, to) = sides(&mut owned, from_client);
+            let (want, _) = transfer(from, to, Message::text(text));
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].header.rsv1, text.len() >= 64, "{} bytes", text.len());
+            assert_eq!(got[0].payload, want[0].payload, "{} bytes", text.len());
+        }
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use wsproto::frame::OpCode;
 use wsproto::{
     CloseCode, CloseFrame, CloseReason, Config, Connection, Error, Event, Initiator, Message,
-    MessageKind, ProtocolError, Role,
+    MessageKind, MessageRef, ProtocolError, Role,
 };
 
 use common::{drain, endpoint, frame, sole_close_code};
@@ -300,6 +300,32 @@ proptest! {
             let events = feed_with(&mut receiver, &wire, &chunking, reader).expect("valid stream");
             prop_assert_eq!(&events, &expected, "min_zero_copy {}", min_zero_copy);
         }
+    }
+
+    /// A message sent borrowed (`send_ref`) goes out as the same bytes as
+    /// the message sent owned (the same keys), however many are sent in a
+    /// row with frames held, and the peer reads each back, in any chunks.
+    #[test]
+    fn borrowed_sends_equal_owned_sends(
+        sender_role in role(),
+        msgs in prop::collection::vec(sized_message(), 1..6),
+        chunking in chunking(),
+        reader in reader(),
+    ) {
+        let mut by_ref = endpoint(sender_role, Config::default());
+        let mut by_value = endpoint(sender_role, Config::default());
+        let mut held = Vec::new();
+        for m in &msgs {
+            by_ref.send_ref(MessageRef::from(m)).unwrap();
+            held.extend(std::iter::from_fn(|| by_ref.poll_transmit()));
+            by_value.send(m.clone()).unwrap();
+        }
+        let wire = held.concat();
+        prop_assert_eq!(&wire, &drain(&mut by_value));
+        let mut receiver = endpoint(sender_role.peer(), Config::default());
+        let events = feed_with(&mut receiver, &wire, &chunking, reader).expect("valid stream");
+        let expected: Vec<Event> = msgs.into_iter().map(Event::Message).collect();
+        prop_assert_eq!(events, expected);
     }
 
     /// (a) Any split of the input gives the same events (reassembly mode),

@@ -65,7 +65,11 @@ fuzz_target!(|input: Input| {
         let mut in_place = vec![0; skew];
         in_place.extend_from_slice(&input.src);
         apply_mask(&mut in_place[skew..], input.key, input.offset, width);
-        assert_eq!(in_place[skew..], expect[..], "in-place masking differs (width {width})");
+        assert_eq!(
+            in_place[skew..],
+            expect[..],
+            "in-place masking differs (width {width})"
+        );
         let mut back = buf[input.prefix.len()..].to_vec();
         apply_mask(&mut back, input.key, input.offset, width);
         assert_eq!(back, input.src, "masking twice is not the identity");

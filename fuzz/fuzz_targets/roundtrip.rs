@@ -1,6 +1,7 @@
 //! Messages survive the trip through two connections.
 //!
-//! An arbitrary list of text and binary messages, each sent whole (`send`) or
+//! An arbitrary list of text and binary messages, each sent whole (`send`,
+//! or borrowed with `send_ref`) or
 //! as arbitrary fragments (`send_fragment`, text cut anywhere, even inside a
 //! code point), with pings interleaved between fragments, then a close. The
 //! sender's wire bytes, concatenated, are fed in arbitrary chunk sizes to
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use wsproto::{
     CloseCode, CloseFrame, CloseReason, Config, Connection, Event, Initiator, Message, MessageKind,
-    Role,
+    MessageRef, Role,
 };
 use wsproto_fuzz::{chunks, counter_masks, truncate_str, WireChecker};
 
@@ -150,7 +151,11 @@ fn one_way(input: &Input, sender_role: Role) {
                 if spec.pings & 1 != 0 {
                     pings_sent.push(ping(&mut tx, &mut expect));
                 }
-                tx.send(m.clone()).expect("send");
+                if spec.pings & 2 != 0 {
+                    tx.send_ref(MessageRef::from(m)).expect("send_ref");
+                } else {
+                    tx.send(m.clone()).expect("send");
+                }
                 expect.push(Expect::Msg(m.clone()));
             }
             Some(cuts) => {

@@ -1157,18 +1157,76 @@ impl Connection {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
         };
-        #[cfg(feature = "deflate")]
-        if let Some(st) = self.deflate.as_mut() {
-            if compress && st.should_compress(message.len()) {
-                let payload = Bytes::from(st.compress(message.as_bytes(), true));
-                self.out
-                    .push_frame_rsv(opcode, true, true, payload, self.masks.as_mut());
-                return Ok(());
-            }
+        if compress && self.queue_compressed(opcode, message.as_bytes()) {
+            return Ok(());
         }
-        let _ = compress;
         self.out
             .push_frame(opcode, true, message.into_bytes(), self.masks.as_mut());
+        Ok(())
+    }
+
+    /// Queue a whole message compressed, as one frame, when
+    /// permessage-deflate was negotiated and it reaches the threshold;
+    /// `false` when it must go out as it is.
+    fn queue_compressed(&mut self, opcode: OpCode, payload: &[u8]) -> bool {
+        #[cfg(feature = "deflate")]
+        if let Some(st) = self.deflate.as_mut() {
+            if st.should_compress(payload.len()) {
+                let payload = Bytes::from(st.compress(payload, true));
+                self.out
+                    .push_frame_rsv(opcode, true, true, payload, self.masks.as_mut());
+                return true;
+            }
+        }
+        let _ = (opcode, payload);
+        false
+    }
+
+    /// Queue a whole message from borrowed bytes, like [`send`](Self::send)
+    /// (compressed the same way when permessage-deflate was negotiated).
+    ///
+    /// The frame is built in a buffer the connection keeps and takes back
+    /// once the chunk handed out by [`poll_transmit`](Self::poll_transmit)
+    /// is dropped, so sending from a buffer the application reuses (or
+    /// from a `&'static str`) costs no allocation, and no reference count
+    /// on the payload: one pass that copies it (and masks it, for a
+    /// client). Frames over 64 KiB get a buffer of their own. A server
+    /// sending a large payload it already holds as [`Bytes`] should use
+    /// [`send`](Self::send), which hands it out without copying.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, MessageRef, Role};
+    /// let mut conn = Connection::server(Config::default());
+    /// let mut line = String::new();
+    /// for n in 0..3 {
+    ///     line.clear();
+    ///     line.push_str(&format!("tick {n}"));
+    ///     conn.send_ref(MessageRef::Text(&line)).unwrap();
+    /// }
+    /// let wire: Vec<u8> = std::iter::from_fn(|| conn.poll_transmit()).flatten().collect();
+    /// assert_eq!(&wire[..8], [0x81, 6, b't', b'i', b'c', b'k', b' ', b'0']);
+    /// ```
+    pub fn send_ref<'a>(
+        &mut self,
+        message: MessageRef<'a>,
+    ) -> Result<(), SendError<MessageRef<'a>>> {
+        let message = self.check_open(message)?;
+        if self.sending.is_some() {
+            return Err(SendError {
+                error: ApiMisuse::MessageInProgress.into(),
+                value: message,
+            });
+        }
+        let message = self.check_room(message.len(), message)?;
+        let opcode = match message.kind() {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        if self.queue_compressed(opcode, message.as_bytes()) {
+            return Ok(());
+        }
+        self.out
+            .push_frame_slice(opcode, message.as_bytes(), self.masks.as_mut());
         Ok(())
     }
 

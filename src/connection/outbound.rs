@@ -57,7 +57,7 @@ pub(crate) struct Outbound {
     /// Bytes in `chunks`.
     queued: usize,
     scratch: BytesMut,
-    /// Where a client masks copies of shared payloads (`masked_copy`).
+    /// Where frames are built from copied payloads (`framed_copy`).
     frames: BytesMut,
     /// A frame has started going out and is not finished: nothing may be
     /// inserted before its end.
@@ -116,8 +116,21 @@ impl Outbound {
         &mut self.scratch
     }
 
-    /// `head` and then `payload` masked with `key`, as one chunk.
-    fn masked_copy(&mut self, head: &[u8], payload: &[u8], key: [u8; 4]) -> Bytes {
+    /// A small frame, carved from the scratch arena: `head` and then
+    /// `payload` (masked with `key`, if given).
+    fn coalesced(&mut self, head: &[u8], payload: &[u8], key: Option<[u8; 4]>) -> Bytes {
+        let buf = self.carve(head.len() + payload.len());
+        buf.put_slice(head);
+        let start = buf.len();
+        buf.put_slice(payload);
+        if let Some(key) = key {
+            apply_mask(&mut buf[start..], key, 0);
+        }
+        buf.split().freeze()
+    }
+
+    /// `head` and then `payload` (masked with `key`, if given), as one chunk.
+    fn framed_copy(&mut self, head: &[u8], payload: &[u8], key: Option<[u8; 4]>) -> Bytes {
         let total = head.len() + payload.len();
         let mut own = BytesMut::new();
         let buf = if total > REUSE_MAX {
@@ -132,8 +145,49 @@ impl Outbound {
             &mut self.frames
         };
         buf.put_slice(head);
-        extend_masked(buf, payload, key, 0);
+        match key {
+            Some(key) => extend_masked(buf, payload, key, 0),
+            None => buf.put_slice(payload),
+        }
         buf.split().freeze()
+    }
+
+    /// Queue a frame of a borrowed payload behind everything already
+    /// queued: the frame is built in one buffer, as for a shared payload a
+    /// client must copy to mask (and the same for a server's, which must
+    /// copy it to keep it), so the caller's payload takes no reference
+    /// count and no allocation of its own.
+    pub(crate) fn push_frame_slice(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        masks: Option<&mut Box<dyn MaskSource>>,
+    ) {
+        debug_assert!(
+            !self.close_transmitted,
+            "nothing is queued after a close frame"
+        );
+        let mut h = FrameHeader::new(opcode, payload.len() as u64);
+        let key = self.role.masks_outgoing().then(|| {
+            // §5.3: a fresh, unpredictable key for every frame.
+            masks
+                .expect("client connections always have a mask source")
+                .next_mask()
+        });
+        h.mask = key;
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = h.encode(&mut head);
+        let data = if n + payload.len() <= COALESCE_MAX {
+            self.coalesced(&head[..n], payload, key)
+        } else {
+            self.framed_copy(&head[..n], payload, key)
+        };
+        self.queued += data.len();
+        self.chunks.push_back(Chunk {
+            data,
+            frame_end: true,
+            kind: Kind::Data,
+        });
     }
 
     /// Encode a frame into one or two standalone buffers.
@@ -184,21 +238,13 @@ impl Outbound {
                 };
                 // not in the scratch arena: a large frame would pin it (or
                 // it the frame)
-                return (self.masked_copy(&head[..n], &payload, key), None);
+                return (self.framed_copy(&head[..n], &payload, Some(key)), None);
             }
-            let buf = self.carve(total);
-            buf.put_slice(&head[..n]);
-            let start = buf.len();
-            buf.put_slice(&payload);
-            apply_mask(&mut buf[start..], key, 0);
-            (buf.split().freeze(), None)
+            (self.coalesced(&head[..n], &payload, Some(key)), None)
         } else {
             let n = h.encode(&mut head);
             if payload.len() <= COALESCE_MAX {
-                let buf = self.carve(n + payload.len());
-                buf.put_slice(&head[..n]);
-                buf.put_slice(&payload);
-                (buf.split().freeze(), None)
+                (self.coalesced(&head[..n], &payload, None), None)
             } else {
                 let buf = self.carve(n);
                 buf.put_slice(&head[..n]);

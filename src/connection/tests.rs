@@ -2788,3 +2788,118 @@ mod owned_payloads {
         }
     }
 }
+
+mod borrowed_payloads {
+    use super::*;
+    use crate::MessageRef;
+    use alloc::string::String;
+
+    fn sender(role: Role, config: Config) -> Connection {
+        match role {
+            Role::Client => Connection::client_with_masks(config, test_masks(11)),
+            Role::Server => Connection::server(config),
+        }
+    }
+
+    /// `send_ref` writes the same bytes as `send` (with the same keys), at
+    /// every header length and on both sides of the coalescing and reuse
+    /// thresholds, and a frame still held is not written over by the next.
+    #[test]
+    fn borrowed_and_owned_messages_give_the_same_wire() {
+        let lens = [
+            0,
+            5,
+            125,
+            126,
+            248,
+            249,
+            250,
+            300,
+            16 << 10,
+            65_521,
+            64 << 10,
+            70_000,
+        ];
+        for role in [Role::Client, Role::Server] {
+            let mut by_ref = sender(role, Config::default());
+            let mut by_value = sender(role, Config::default());
+            let mut held = Vec::new();
+            for len in lens {
+                let payload = pattern(len);
+                let text: String = (0..len)
+                    .map(|i| char::from(b'a' + (i % 26) as u8))
+                    .collect();
+                for (r, v) in [
+                    (
+                        MessageRef::Binary(&payload),
+                        Message::Binary(payload.clone()),
+                    ),
+                    (MessageRef::Text(&text), Message::text(text.clone())),
+                ] {
+                    by_ref.send_ref(r).unwrap();
+                    let got: Vec<Bytes> = core::iter::from_fn(|| by_ref.poll_transmit()).collect();
+                    by_value.send(v).unwrap();
+                    let want: Vec<u8> = core::iter::from_fn(|| by_value.poll_transmit())
+                        .flat_map(|c| c.to_vec())
+                        .collect();
+                    assert_eq!(got.concat(), want, "{role:?} len {len}");
+                    held.push((got.concat(), got));
+                }
+            }
+            for (copy, chunks) in &held {
+                assert_eq!(&chunks.concat(), copy, "{role:?}: a held frame changed");
+            }
+        }
+    }
+
+    /// The peer reads back every borrowed message, text and binary.
+    #[test]
+    fn the_peer_reads_borrowed_messages_back() {
+        for (role, peer) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+            let mut from = sender(role, Config::default());
+            let mut to = sender(peer, Config::default());
+            for len in [0, 100, 300, 20_000, 70_000] {
+                let text = "é".repeat(len / 2);
+                let bin = pattern(len);
+                from.send_ref(MessageRef::Text(&text)).unwrap();
+                from.send_ref(MessageRef::Binary(&bin)).unwrap();
+                while let Some(c) = from.poll_transmit() {
+                    to.receive(&c);
+                }
+                assert_eq!(
+                    to.poll_event().unwrap(),
+                    Some(Event::Message(Message::text(text.clone())))
+                );
+                assert_eq!(
+                    to.poll_event().unwrap(),
+                    Some(Event::Message(Message::Binary(bin)))
+                );
+            }
+        }
+    }
+
+    /// Refused the way `send` is, with the borrowed message given back.
+    #[test]
+    fn refusals_give_the_message_back() {
+        let m = MessageRef::Text("late");
+        // a fragmented message in progress
+        let mut conn = sender(Role::Client, Config::default());
+        conn.send_fragment(MessageKind::Binary, bytes(b"ab"), false)
+            .unwrap();
+        let e = conn.send_ref(m).unwrap_err();
+        assert_eq!(e.error, Error::Misuse(ApiMisuse::MessageInProgress));
+        assert_eq!(e.into_inner(), m);
+        // the queue is full
+        let mut config = Config::default();
+        config.limits.max_outbound = 1000;
+        let mut conn = sender(Role::Server, config);
+        conn.send_ref(MessageRef::Binary(&[1; 995])).unwrap();
+        let e = conn.send_ref(m).unwrap_err();
+        assert!(e.is_queue_full());
+        assert_eq!(e.value, m);
+        assert_eq!(conn.pending_output(), 999, "nothing was queued");
+        // after the close
+        conn.close(None).unwrap();
+        assert_not_open(conn.send_ref(m), m);
+    }
+}
