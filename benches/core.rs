@@ -17,7 +17,9 @@
 //!   whose boundaries cut code points.
 //!   [memcpy, wsproto, wsproto_as_str, tungstenite, fastwebsockets]
 //! * `encode_client/<size>` (masked) and `encode_server/<size>` (unmasked):
-//!   the wire bytes of one binary message. [memcpy, wsproto, tungstenite, fastwebsockets]
+//!   the wire bytes of one binary message. [memcpy, wsproto (a shared
+//!   `Bytes`), wsproto_ref (a borrowed slice), tungstenite, fastwebsockets;
+//!   clients also memcpy_owned, wsproto_owned, fastwebsockets_owned]
 //! * `handshake_parse` — a Chrome-like upgrade request to a parsed request.
 //!   [httparse, wsproto, tungstenite]
 //! * `handshake_accept` — the same request to a `101` response.
@@ -907,6 +909,12 @@ fn bench_encode(c: &mut Criterion) {
             };
             let out = wsproto_wire(Message::Binary(payload.clone()));
             verify_encoded("wsproto", &out, &payload, client);
+            let mut conn = wsproto_sender(client);
+            conn.send_ref(MessageRef::Binary(&payload)).unwrap();
+            let out: Vec<u8> = std::iter::from_fn(|| conn.poll_transmit())
+                .flatten()
+                .collect();
+            verify_encoded("wsproto_ref", &out, &payload, client);
 
             let mut ws =
                 TWebSocket::from_raw_socket(MemStream::sink(true), trole, Some(tung_config()));
@@ -945,6 +953,22 @@ fn bench_encode(c: &mut Criterion) {
                 let mut conn = wsproto_sender(client);
                 b.iter(|| {
                     conn.send(Message::Binary(black_box(&payload).clone()))
+                        .unwrap();
+                    let mut n = 0;
+                    while let Some(chunk) = conn.poll_transmit() {
+                        n += chunk.len();
+                    }
+                    assert_eq!(n, wire_len);
+                })
+            });
+            // `send_ref` of the borrowed payload (as fastwebsockets' member
+            // below): the frame is built in a buffer the connection takes
+            // back once the chunk is dropped; no reference count on the
+            // payload.
+            g.bench_function("wsproto_ref", |b| {
+                let mut conn = wsproto_sender(client);
+                b.iter(|| {
+                    conn.send_ref(MessageRef::Binary(black_box(&payload)))
                         .unwrap();
                     let mut n = 0;
                     while let Some(chunk) = conn.poll_transmit() {
