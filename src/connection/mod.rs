@@ -1190,7 +1190,9 @@ impl Connection {
     /// is dropped, so sending from a buffer the application reuses (or
     /// from a `&'static str`) costs no allocation, and no reference count
     /// on the payload: one pass that copies it (and masks it, for a
-    /// client). Frames over 64 KiB get a buffer of their own. A server
+    /// client). Frames over 64 KiB get a buffer of their own; the one kept
+    /// is as large as the largest frame under that, so an idle connection
+    /// holds at most 64 KiB for it. A server
     /// sending a large payload it already holds as [`Bytes`] should use
     /// [`send`](Self::send), which hands it out without copying.
     ///

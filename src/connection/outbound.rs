@@ -21,10 +21,11 @@ use crate::Role;
 const COALESCE_MAX: usize = 256;
 /// Size of the arena small headers and frames are carved from.
 const SCRATCH_BLOCK: usize = 2048;
-/// A client copies a shared payload to mask it; frames up to this size (a
-/// 64 KiB payload and its header) are built in one buffer the connection
-/// keeps and takes back once the caller has dropped the chunk, so a steady
-/// stream of them costs no allocation. Larger frames get a buffer of their
+/// A client copies a shared payload to mask it, and either side copies a
+/// borrowed one (`send_ref`); frames up to this size (a 64 KiB payload and
+/// its header) are built in one buffer the connection keeps and takes back
+/// once the caller has dropped the chunk, so a steady stream of them costs
+/// no allocation. Larger frames get a buffer of their
 /// own, freed with the chunk: an idle connection keeps at most this much
 /// (about the input buffer's bound).
 const REUSE_MAX: usize = 64 * 1024 + FrameHeader::MAX_LEN;
