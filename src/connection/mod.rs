@@ -1144,19 +1144,28 @@ impl Connection {
         self.send_message(message, false)
     }
 
-    fn send_message(&mut self, message: Message, compress: bool) -> Result<(), SendError<Message>> {
-        let message = self.check_open(message)?;
+    /// Whether a whole message of `kind` and `len` bytes may be queued now
+    /// (open, no fragmented message in progress, room in the queue), and
+    /// its opcode; refused with `value` given back.
+    fn admit_whole<T>(
+        &self,
+        kind: MessageKind,
+        len: usize,
+        value: T,
+    ) -> Result<(T, OpCode), SendError<T>> {
+        let value = self.check_open(value)?;
         if self.sending.is_some() {
             return Err(SendError {
                 error: ApiMisuse::MessageInProgress.into(),
-                value: message,
+                value,
             });
         }
-        let message = self.check_room(message.len(), message)?;
-        let opcode = match message.kind() {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
+        let value = self.check_room(len, value)?;
+        Ok((value, data_opcode(kind)))
+    }
+
+    fn send_message(&mut self, message: Message, compress: bool) -> Result<(), SendError<Message>> {
+        let (message, opcode) = self.admit_whole(message.kind(), message.len(), message)?;
         if compress && self.queue_compressed(opcode, message.as_bytes()) {
             return Ok(());
         }
@@ -1212,18 +1221,7 @@ impl Connection {
         &mut self,
         message: MessageRef<'a>,
     ) -> Result<(), SendError<MessageRef<'a>>> {
-        let message = self.check_open(message)?;
-        if self.sending.is_some() {
-            return Err(SendError {
-                error: ApiMisuse::MessageInProgress.into(),
-                value: message,
-            });
-        }
-        let message = self.check_room(message.len(), message)?;
-        let opcode = match message.kind() {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
+        let (message, opcode) = self.admit_whole(message.kind(), message.len(), message)?;
         if self.queue_compressed(opcode, message.as_bytes()) {
             return Ok(());
         }
@@ -1253,10 +1251,7 @@ impl Connection {
     ) -> Result<(), SendError<Bytes>> {
         let data = self.check_open(data)?;
         let opcode = match self.sending {
-            None => match kind {
-                MessageKind::Text => OpCode::Text,
-                MessageKind::Binary => OpCode::Binary,
-            },
+            None => data_opcode(kind),
             Some(k) if k == kind => OpCode::Continuation,
             Some(_) => {
                 return Err(SendError {
@@ -1598,6 +1593,14 @@ impl Connection {
     /// Whether the connection ended with a completed close handshake.
     pub fn closed_cleanly(&self) -> bool {
         self.state == State::Closed(End::Clean)
+    }
+}
+
+/// The opcode that starts a data message of `kind`.
+fn data_opcode(kind: MessageKind) -> OpCode {
+    match kind {
+        MessageKind::Text => OpCode::Text,
+        MessageKind::Binary => OpCode::Binary,
     }
 }
 

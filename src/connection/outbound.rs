@@ -25,9 +25,9 @@ const SCRATCH_BLOCK: usize = 2048;
 /// borrowed one (`send_ref`); frames up to this size (a 64 KiB payload and
 /// its header) are built in one buffer the connection keeps and takes back
 /// once the caller has dropped the chunk, so a steady stream of them costs
-/// no allocation. Larger frames get a buffer of their
-/// own, freed with the chunk: an idle connection keeps at most this much
-/// (about the input buffer's bound).
+/// no allocation. Larger frames get a buffer of their own, freed with the
+/// chunk: an idle connection keeps at most this much (about the input
+/// buffer's bound).
 const REUSE_MAX: usize = 64 * 1024 + FrameHeader::MAX_LEN;
 /// Pongs waiting to go out. Beyond this the oldest is dropped: RFC 6455
 /// §5.5.3 lets an endpoint answer only the latest ping, so a ping flood from
@@ -41,6 +41,18 @@ enum Kind {
     Close,
     Pong,
     KeepalivePing,
+}
+
+/// An encoded frame header.
+struct Head {
+    bytes: [u8; FrameHeader::MAX_LEN],
+    len: usize,
+}
+
+impl Head {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 #[derive(Debug)]
@@ -153,6 +165,33 @@ impl Outbound {
         buf.split().freeze()
     }
 
+    /// The header of a frame of `len` payload bytes, and its masking key
+    /// when this side masks (§5.3: a fresh, unpredictable key for every
+    /// frame).
+    fn header(
+        &self,
+        opcode: OpCode,
+        fin: bool,
+        rsv1: bool,
+        len: usize,
+        masks: Option<&mut Box<dyn MaskSource>>,
+    ) -> (Head, Option<[u8; 4]>) {
+        let mut h = FrameHeader::new(opcode, len as u64);
+        h.fin = fin;
+        h.rsv1 = rsv1;
+        h.mask = self.role.masks_outgoing().then(|| {
+            masks
+                .expect("client connections always have a mask source")
+                .next_mask()
+        });
+        let mut head = Head {
+            bytes: [0; FrameHeader::MAX_LEN],
+            len: 0,
+        };
+        head.len = h.encode(&mut head.bytes);
+        (head, h.mask)
+    }
+
     /// Queue a frame of a borrowed payload behind everything already
     /// queued: the frame is built in one buffer, as for a shared payload a
     /// client must copy to mask (and the same for a server's, which must
@@ -164,31 +203,14 @@ impl Outbound {
         payload: &[u8],
         masks: Option<&mut Box<dyn MaskSource>>,
     ) {
-        debug_assert!(
-            !self.close_transmitted,
-            "nothing is queued after a close frame"
-        );
-        let mut h = FrameHeader::new(opcode, payload.len() as u64);
-        let key = self.role.masks_outgoing().then(|| {
-            // §5.3: a fresh, unpredictable key for every frame.
-            masks
-                .expect("client connections always have a mask source")
-                .next_mask()
-        });
-        h.mask = key;
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        let n = h.encode(&mut head);
-        let data = if n + payload.len() <= COALESCE_MAX {
-            self.coalesced(&head[..n], payload, key)
+        let (head, key) = self.header(opcode, true, false, payload.len(), masks);
+        let head = head.as_slice();
+        let data = if head.len() + payload.len() <= COALESCE_MAX {
+            self.coalesced(head, payload, key)
         } else {
-            self.framed_copy(&head[..n], payload, key)
+            self.framed_copy(head, payload, key)
         };
-        self.queued += data.len();
-        self.chunks.push_back(Chunk {
-            data,
-            frame_end: true,
-            kind: Kind::Data,
-        });
+        self.enqueue(data, None, Kind::Data);
     }
 
     /// Encode a frame into one or two standalone buffers.
@@ -210,47 +232,29 @@ impl Outbound {
         payload: Bytes,
         masks: Option<&mut Box<dyn MaskSource>>,
     ) -> (Bytes, Option<Bytes>) {
-        let mut h = FrameHeader::new(opcode, payload.len() as u64);
-        h.fin = fin;
-        h.rsv1 = rsv1;
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        if self.role.masks_outgoing() {
-            // §5.3: a fresh, unpredictable key for every frame.
-            let key = masks
-                .expect("client connections always have a mask source")
-                .next_mask();
-            h.mask = Some(key);
-            let n = h.encode(&mut head);
-            let total = n + payload.len();
-            if total > COALESCE_MAX {
+        let (head, key) = self.header(opcode, fin, rsv1, payload.len(), masks);
+        let head = head.as_slice();
+        match key {
+            Some(key) if head.len() + payload.len() > COALESCE_MAX => {
                 // A payload nothing else holds (the `Vec` or `String` the
                 // application built and handed over, a compressed message)
                 // is masked where it lies: no allocation, one pass, the
                 // header a chunk of its own (`encode_client/16KiB`, member
                 // `wsproto_owned`).
-                let payload = match payload.try_into_mut() {
+                match payload.try_into_mut() {
                     Ok(mut owned) => {
                         apply_mask(&mut owned, key, 0);
-                        let buf = self.carve(n);
-                        buf.put_slice(&head[..n]);
-                        return (buf.split().freeze(), Some(owned.freeze()));
+                        (self.coalesced(head, &[], None), Some(owned.freeze()))
                     }
-                    Err(shared) => shared,
-                };
-                // not in the scratch arena: a large frame would pin it (or
-                // it the frame)
-                return (self.framed_copy(&head[..n], &payload, Some(key)), None);
+                    // not in the scratch arena: a large frame would pin it
+                    // (or it the frame)
+                    Err(shared) => (self.framed_copy(head, &shared, Some(key)), None),
+                }
             }
-            (self.coalesced(&head[..n], &payload, Some(key)), None)
-        } else {
-            let n = h.encode(&mut head);
-            if payload.len() <= COALESCE_MAX {
-                (self.coalesced(&head[..n], &payload, None), None)
-            } else {
-                let buf = self.carve(n);
-                buf.put_slice(&head[..n]);
-                (buf.split().freeze(), Some(payload))
-            }
+            Some(key) => (self.coalesced(head, &payload, Some(key)), None),
+            None if payload.len() <= COALESCE_MAX => (self.coalesced(head, &payload, None), None),
+            // a server's larger payload goes out as it is, zero-copy
+            None => (self.coalesced(head, &[], None), Some(payload)),
         }
     }
 
@@ -279,11 +283,16 @@ impl Outbound {
             OpCode::Close => Kind::Close,
             _ => Kind::Data,
         };
+        let (a, b) = self.encode_rsv(opcode, fin, rsv1, payload, masks);
+        self.enqueue(a, b, kind);
+    }
+
+    /// Put a frame's one or two chunks behind everything already queued.
+    fn enqueue(&mut self, a: Bytes, b: Option<Bytes>, kind: Kind) {
         debug_assert!(
             !self.close_transmitted,
             "nothing is queued after a close frame"
         );
-        let (a, b) = self.encode_rsv(opcode, fin, rsv1, payload, masks);
         self.queued += a.len() + b.as_ref().map_or(0, Bytes::len);
         self.chunks.push_back(Chunk {
             data: a,
